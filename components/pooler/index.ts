@@ -1,0 +1,2 @@
+export * from "./pooler";
+export * from "./pgbouncer";

@@ -1,0 +1,117 @@
+import * as command from "@pulumi/command";
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { Limits } from "../../config";
+import { LogRotation, serviceContainer } from "../shared/container";
+import { serviceImage } from "../shared/image";
+import { readScript, scriptCommand, sha256 } from "../shared/naming";
+import { postgresCommand, postgresSettings } from "./settings";
+
+export interface DatabaseSpec {
+    /** Role that owns the database and nothing else. */
+    role: string;
+    database: string;
+}
+
+export interface PostgresArgs {
+    /** Pinned image; its major equals the Supabase source's. */
+    image: string;
+    namePrefix: string;
+    internalNetwork: pulumi.Input<string>;
+    limits: Limits;
+    maxConnections: number;
+    /** log_min_duration_statement in ms; -1 disables. */
+    logMinDurationMs: number;
+    logRotation: LogRotation;
+    /** One role and database per application (app, supertokens). */
+    databases: DatabaseSpec[];
+    /** SSH connection of the host, for the role set-up command. */
+    connection: command.types.input.remote.ConnectionArgs;
+    sudo: boolean;
+}
+
+/** DNS name of the database on the internal network. */
+export const POSTGRES_HOST = "postgres";
+export const POSTGRES_PORT = 5432;
+const ROLES_SCRIPT = "db-roles.sh";
+
+/**
+ * Postgres in a container: a named volume that outlives the container and `pulumi
+ * destroy`, settings derived from its memory, slow-query logging, a pg_isready
+ * healthcheck, and one role + database per application with generated passwords.
+ * Only on the internal network: no port is published.
+ */
+export class Postgres extends pulumi.ComponentResource {
+    public readonly container: docker.Container;
+    public readonly volume: docker.Volume;
+    public readonly containerName: string;
+    /** Generated password per role (secret). */
+    public readonly passwords: Record<string, pulumi.Output<string>>;
+    public readonly superuserPassword: pulumi.Output<string>;
+    /** The role/database set-up; depend on it before connecting as an app role. */
+    public readonly roles: command.remote.Command;
+    public readonly settings: Record<string, string>;
+
+    constructor(name: string, args: PostgresArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("byte-runner:postgres:Postgres", name, {}, opts);
+        this.containerName = `${args.namePrefix}-postgres`;
+        this.settings = postgresSettings(args.limits.memoryMb, args.maxConnections, args.logMinDurationMs);
+
+        const password = (id: string) =>
+            new random.RandomPassword(`${name}-${id}-password`, { length: 32, special: false }, { parent: this }).result;
+        this.superuserPassword = password("superuser");
+        this.passwords = Object.fromEntries(args.databases.map((d) => [d.role, password(d.role)]));
+
+        // The data outlives the container and `pulumi destroy`; a new `up` adopts it by name.
+        this.volume = new docker.Volume(
+            `${name}-data`,
+            { name: `${args.namePrefix}-pgdata`, labels: [{ label: "org.byte-runner.data", value: "postgres" }] },
+            { parent: this, retainOnDelete: true },
+        );
+
+        this.container = serviceContainer(
+            name,
+            {
+                containerName: this.containerName,
+                image: serviceImage(`${name}-image`, args.image, "", { parent: this }),
+                networks: [{ name: args.internalNetwork, aliases: [POSTGRES_HOST] }],
+                clearEnv: { PGDATA: "/var/lib/postgresql/data/pgdata" },
+                secretEnv: { POSTGRES_PASSWORD: this.superuserPassword },
+                command: postgresCommand(this.settings),
+                healthcheck: ["CMD-SHELL", "pg_isready -q -U postgres -h 127.0.0.1 -p 5432"],
+                limits: args.limits,
+                logRotation: args.logRotation,
+                volumes: [{ volumeName: this.volume.name, containerPath: "/var/lib/postgresql/data" }],
+                shmSizeMb: 256,
+                // A clean shutdown checkpoint instead of crash recovery on the next start.
+                stopTimeoutSeconds: 120,
+            },
+            { parent: this },
+        );
+
+        const rolesStdin = pulumi.secret(
+            pulumi
+                .all(args.databases.map((d) => this.passwords[d.role].apply((p) => `${d.role} ${d.database} ${p}`)))
+                .apply((lines) => `${lines.join("\n")}\n`),
+        );
+        this.roles = new command.remote.Command(
+            `${name}-roles`,
+            {
+                connection: args.connection,
+                create: scriptCommand(ROLES_SCRIPT, [this.containerName], { sudo: args.sudo }),
+                stdin: rolesStdin,
+                // Again on a new container (fresh volume) or a new script.
+                triggers: [this.container.id, sha256(readScript(ROLES_SCRIPT))],
+            },
+            { parent: this, dependsOn: [this.container] },
+        );
+
+        this.registerOutputs({ containerName: this.containerName, volume: this.volume.name });
+    }
+
+    /** postgresql:// URL for a role, straight to the server (not through the pooler). */
+    public directUrl(spec: DatabaseSpec): pulumi.Output<string> {
+        return pulumi.secret(pulumi.interpolate`postgresql://${spec.role}:${this.passwords[spec.role]}@${POSTGRES_HOST}:${POSTGRES_PORT}/${spec.database}`);
+    }
+}

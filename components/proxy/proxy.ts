@@ -1,0 +1,67 @@
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { Limits, TlsMode } from "../../config";
+import { LogRotation, serviceContainer } from "../shared/container";
+import { serviceImage } from "../shared/image";
+import { Route, caddyfile } from "./caddyfile";
+
+export interface ProxyArgs {
+    /** Pinned Caddy image. */
+    image: string;
+    namePrefix: string;
+    edgeNetwork: pulumi.Input<string>;
+    routes: Route[];
+    /** internal (Caddy's own CA). */
+    tlsMode: TlsMode;
+    /** HSTS max-age; default one year. */
+    hstsMaxAgeSeconds?: number;
+    limits: Limits;
+    logRotation: LogRotation;
+}
+
+/**
+ * Caddy, the only container that publishes ports (80 and 443): TLS, a route per
+ * hostname and security headers. Its certificates and CA live in a volume that
+ * survives replacement and `pulumi destroy`.
+ */
+export class Proxy extends pulumi.ComponentResource {
+    public readonly container: docker.Container;
+    public readonly dataVolume: docker.Volume;
+    public readonly caddyfile: string;
+
+    constructor(name: string, args: ProxyArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("byte-runner:proxy:Proxy", name, {}, opts);
+        this.caddyfile = caddyfile({ routes: args.routes, tlsMode: args.tlsMode, hstsMaxAgeSeconds: args.hstsMaxAgeSeconds ?? 31536000 });
+        this.dataVolume = new docker.Volume(
+            `${name}-data`,
+            { name: `${args.namePrefix}-caddy-data`, labels: [{ label: "org.byte-runner.data", value: "caddy" }] },
+            { parent: this, retainOnDelete: true },
+        );
+        this.container = serviceContainer(
+            name,
+            {
+                containerName: `${args.namePrefix}-caddy`,
+                image: serviceImage(`${name}-image`, args.image, "", { parent: this }),
+                networks: [{ name: args.edgeNetwork, aliases: ["caddy"] }],
+                command: ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"],
+                clearEnv: { XDG_DATA_HOME: "/data", XDG_CONFIG_HOME: "/config" },
+                uploads: [{ file: "/etc/caddy/Caddyfile", content: this.caddyfile, permissions: "0644" }],
+                ports: [
+                    { internal: 80, external: 80, protocol: "tcp" },
+                    { internal: 443, external: 443, protocol: "tcp" },
+                    { internal: 443, external: 443, protocol: "udp" },
+                ],
+                volumes: [{ volumeName: this.dataVolume.name, containerPath: "/data" }],
+                // busybox wget in the official image, curl in others.
+                healthcheck: [
+                    "CMD-SHELL",
+                    "wget -q -O /dev/null http://127.0.0.1:2019/config/ 2>/dev/null || curl -fsS -o /dev/null http://127.0.0.1:2019/config/",
+                ],
+                limits: args.limits,
+                logRotation: args.logRotation,
+            },
+            { parent: this },
+        );
+        this.registerOutputs({});
+    }
+}

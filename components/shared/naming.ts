@@ -1,0 +1,31 @@
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+/** Root of the repository (scripts/ and components/ sit under it). */
+export const REPO_ROOT = path.resolve(__dirname, "..", "..");
+
+export function sha256(text: string): string {
+    return crypto.createHash("sha256").update(text).digest("hex");
+}
+
+/** Reads a script shipped to the VPS, from scripts/. */
+export function readScript(name: string): string {
+    return fs.readFileSync(path.join(REPO_ROOT, "scripts", name), "utf8");
+}
+
+/** Quotes a string for a POSIX shell command line (single quotes). */
+export function shellQuote(value: string): string {
+    return `'${value.replace(/'/g, `'"'"'`)}'`;
+}
+
+/**
+ * A command line that runs a script from scripts/ on the VPS with bash, passing the
+ * script's text as an argument so that stdin stays free for secrets. The text is no
+ * secret; with `sudo` the script runs as root for a non-root SSH user.
+ */
+export function scriptCommand(name: string, args: readonly string[], opts: { sudo: boolean; env?: Record<string, string> }): string {
+    const env = Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${shellQuote(v)}`);
+    const runner = [...(opts.sudo ? ["sudo", "-n"] : []), ...(env.length > 0 ? ["env", ...env] : [])];
+    return [...runner, "bash", "-c", shellQuote(readScript(name)), shellQuote(name), ...args.map(shellQuote)].join(" ");
+}

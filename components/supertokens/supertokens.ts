@@ -1,0 +1,64 @@
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { Limits } from "../../config";
+import { LogRotation, serviceContainer } from "../shared/container";
+import { serviceImage } from "../shared/image";
+
+export interface SuperTokensArgs {
+    /** Pinned supertokens-postgresql image (never latest). */
+    image: string;
+    namePrefix: string;
+    internalNetwork: pulumi.Input<string>;
+    /** postgresql:// URL of its own database and role (secret). */
+    databaseUrl: pulumi.Input<string>;
+    /** Its connection pool to Postgres. Default 10, the core's own default. */
+    poolSize?: number;
+    limits: Limits;
+    logRotation: LogRotation;
+}
+
+export const SUPERTOKENS_HOST = "supertokens";
+export const SUPERTOKENS_PORT = 3567;
+
+/**
+ * A self-hosted SuperTokens Core on the internal network only, with a generated API
+ * key (hex, which the core accepts) and a /hello healthcheck that fails unless its
+ * database answers.
+ */
+export class SuperTokens extends pulumi.ComponentResource {
+    public readonly container: docker.Container;
+    /** The core's API key (secret): 64 hex characters. */
+    public readonly apiKey: pulumi.Output<string>;
+    /** URL the backend uses to reach the core. */
+    public readonly connectionUri: string;
+
+    constructor(name: string, args: SuperTokensArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("byte-runner:supertokens:SuperTokens", name, {}, opts);
+        this.apiKey = pulumi.secret(new random.RandomBytes(`${name}-api-key`, { length: 32 }, { parent: this }).hex);
+        const databaseUrl = pulumi.output(args.databaseUrl).apply((url) => {
+            // The core refuses postgres:// at start-up; catch it here, before anything runs.
+            if (!url.startsWith("postgresql://")) throw new Error("SuperTokens' POSTGRESQL_CONNECTION_URI must start with postgresql://");
+            return url;
+        });
+        this.connectionUri = `http://${SUPERTOKENS_HOST}:${SUPERTOKENS_PORT}`;
+        this.container = serviceContainer(
+            name,
+            {
+                containerName: `${args.namePrefix}-supertokens`,
+                image: serviceImage(`${name}-image`, args.image, "", { parent: this }),
+                networks: [{ name: args.internalNetwork, aliases: [SUPERTOKENS_HOST] }],
+                clearEnv: {
+                    POSTGRESQL_CONNECTION_POOL_SIZE: String(args.poolSize ?? 10),
+                    DISABLE_TELEMETRY: "true",
+                },
+                secretEnv: { POSTGRESQL_CONNECTION_URI: databaseUrl, API_KEYS: this.apiKey },
+                healthcheck: ["CMD-SHELL", `curl -fsS http://127.0.0.1:${SUPERTOKENS_PORT}/hello`],
+                limits: args.limits,
+                logRotation: args.logRotation,
+            },
+            { parent: this },
+        );
+        this.registerOutputs({ connectionUri: this.connectionUri });
+    }
+}

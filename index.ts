@@ -1,0 +1,129 @@
+// byte-runner on one VPS: the whole system in one page. Config is validated first
+// (config.ts); nothing is registered when it is wrong.
+import * as os from "node:os";
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { loadConfig } from "./config";
+import { AppService } from "./components/app";
+import { Host } from "./components/host";
+import { Networks } from "./components/network";
+import { Pooler } from "./components/pooler";
+import { Postgres, POSTGRES_PORT } from "./components/postgres";
+import { Proxy } from "./components/proxy";
+import { SuperTokens } from "./components/supertokens";
+
+const cfg = loadConfig();
+const prefix = `byte-runner-${cfg.stack}`;
+const logRotation = { maxSizeMb: cfg.host.logMaxSizeMb, maxFiles: cfg.host.logMaxFiles };
+
+// 1. The VPS: SSH, bootstrap (Docker, log rotation, upgrades, swap), Docker over ssh://.
+const host = new Host("vps", {
+    ...cfg.host,
+    sshDir: process.env.BYTE_RUNNER_SSH_DIR ?? path.join(os.homedir(), ".byte-runner-infra", "ssh", cfg.stack),
+});
+const onHost = { providers: [host.docker] };
+
+// 2. Networks: edge (proxy <-> apps) and internal (apps <-> data, no route out).
+const networks = new Networks("net", { namePrefix: prefix }, onHost);
+
+// 3. Data: Postgres with a volume that outlives everything, then the pooler in front.
+const appDb = { role: "app", database: "app" };
+const authDb = { role: "supertokens", database: "supertokens" };
+const postgres = new Postgres(
+    "postgres",
+    {
+        ...cfg.postgres,
+        namePrefix: prefix,
+        internalNetwork: networks.internal.name,
+        logRotation,
+        databases: [appDb, authDb],
+        connection: host.connection,
+        sudo: host.sudo,
+    },
+    onHost,
+);
+const pooler = new Pooler(
+    "pooler",
+    {
+        ...cfg.pooler,
+        namePrefix: prefix,
+        internalNetwork: networks.internal.name,
+        database: appDb.database,
+        role: appDb.role,
+        rolePassword: postgres.passwords[appDb.role],
+        serverHost: "postgres",
+        serverPort: POSTGRES_PORT,
+        logRotation,
+    },
+    { ...onHost, dependsOn: [postgres.roles] },
+);
+
+// 4. Auth: SuperTokens Core, internal only.
+const supertokens = new SuperTokens(
+    "supertokens",
+    { ...cfg.supertokens, namePrefix: prefix, internalNetwork: networks.internal.name, databaseUrl: postgres.directUrl(authDb), logRotation },
+    { ...onHost, dependsOn: [postgres.roles] },
+);
+
+// 5. Apps: the backend talks to the pooler and the core; the frontend only to the proxy.
+const backend = new AppService(
+    "backend",
+    {
+        ...cfg.backend,
+        namePrefix: prefix,
+        serviceName: "backend",
+        networks: [networks.edge.name, networks.internal.name],
+        clearEnv: {
+            NODE_ENV: "production",
+            DB_POOL_SIZE: String(cfg.pooler.defaultPoolSize),
+            SUPERTOKENS_CONNECTION_URI: supertokens.connectionUri,
+            API_DOMAIN: `https://${cfg.apiHost}`,
+            WEBSITE_DOMAIN: `https://${cfg.frontendHost}`,
+        },
+        secretEnv: {
+            DATABASE_URL: pooler.databaseUrl,
+            DIRECT_DATABASE_URL: postgres.directUrl(appDb),
+            SUPERTOKENS_API_KEY: supertokens.apiKey,
+            ...(cfg.backend.sentryDsn ? { SENTRY_DSN: cfg.backend.sentryDsn } : {}),
+        },
+        logRotation,
+    },
+    { ...onHost, dependsOn: [pooler, supertokens] },
+);
+const frontend = new AppService(
+    "frontend",
+    {
+        ...cfg.frontend,
+        namePrefix: prefix,
+        serviceName: "frontend",
+        networks: [networks.edge.name],
+        clearEnv: { NODE_ENV: "production", API_URL: `https://${cfg.apiHost}` },
+        secretEnv: {},
+        logRotation,
+    },
+    onHost,
+);
+
+// 6. The edge of the VPS: Caddy, the only container with published ports.
+new Proxy(
+    "proxy",
+    {
+        ...cfg.proxy,
+        namePrefix: prefix,
+        edgeNetwork: networks.edge.name,
+        routes: [
+            { host: cfg.frontendHost, upstream: frontend.upstream },
+            { host: cfg.apiHost, upstream: backend.upstream },
+        ],
+        logRotation,
+    },
+    { ...onHost, dependsOn: [backend, frontend] },
+);
+
+export const frontendUrl = `https://${cfg.frontendHost}`;
+export const apiUrl = `https://${cfg.apiHost}`;
+export const dbTunnelHint = pulumi.interpolate`ssh -p ${cfg.host.sshPort} -N -L 15432:${postgres.container.networkDatas.apply((n) => n?.[0]?.ipAddress ?? "<postgres-ip>")}:${POSTGRES_PORT} ${host.sshTarget}  # then psql -h 127.0.0.1 -p 15432 -U app app`;
+export const databaseUrl = pooler.databaseUrl;
+export const directDatabaseUrl = postgres.directUrl(appDb);
+export const poolerStatsUrl = pooler.statsUrl;
+export const supertokensApiKey = supertokens.apiKey;

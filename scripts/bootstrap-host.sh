@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Prepares a fresh Debian/Ubuntu VPS to run byte-runner's containers. Runs as root over
+# SSH from the Host component; safe to run any number of times: every step checks
+# before it changes anything, and the last line counts the changes it made.
+#
+# Settings (environment, all optional):
+#   LOG_MAX_SIZE_MB   docker json-file log size per file (default 10)
+#   LOG_MAX_FILES     docker json-file files kept per container (default 5)
+#   SWAP_MB           swap file size in MiB, 0 for none (default 2048)
+#   BOOTSTRAP_SKIP_SSHD  1 to leave sshd's configuration alone (test hosts)
+set -euo pipefail
+
+LOG_MAX_SIZE_MB=${LOG_MAX_SIZE_MB:-10}
+LOG_MAX_FILES=${LOG_MAX_FILES:-5}
+SWAP_MB=${SWAP_MB:-2048}
+changes=0
+
+log() { printf 'bootstrap: %s\n' "$*"; }
+die() { printf 'bootstrap: error: %s\n' "$*" >&2; exit 1; }
+changed() { changes=$((changes + 1)); log "changed: $*"; }
+
+[[ $(id -u) -eq 0 ]] || die "must run as root (the Host component uses sudo -n for other users)"
+for value in "$LOG_MAX_SIZE_MB" "$LOG_MAX_FILES" "$SWAP_MB"; do
+    [[ $value =~ ^[0-9]+$ ]] || die "settings must be whole numbers, got '$value'"
+done
+command -v apt-get >/dev/null || die "only Debian/Ubuntu hosts are supported (no apt-get)"
+
+has_systemd() { [[ -d /run/systemd/system ]]; }
+
+# Writes $2 to file $1 (mode $3) only when the content differs; returns 1 when unchanged.
+write_if_changed() {
+    local file=$1 content=$2 mode=$3
+    if [[ -f $file ]] && [[ "$(cat "$file")" == "$content" ]]; then
+        return 1
+    fi
+    mkdir -p "$(dirname "$file")"
+    local tmp
+    tmp=$(mktemp "$file.XXXXXX")
+    printf '%s\n' "$content" >"$tmp"
+    chmod "$mode" "$tmp"
+    mv "$tmp" "$file"
+}
+
+apt_updated=0
+ensure_packages() {
+    local missing=()
+    local pkg
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    [[ ${#missing[@]} -eq 0 ]] && return 0
+    if [[ $apt_updated -eq 0 ]]; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        apt_updated=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    changed "installed ${missing[*]}"
+}
+
+# 1. Docker Engine. A host that already runs a Docker engine (any packaging) is left as it is.
+if command -v dockerd >/dev/null; then
+    log "ok: docker engine present ($(dockerd --version 2>/dev/null | head -n1))"
+else
+    ensure_packages docker.io ca-certificates
+fi
+
+# 2. Log rotation and safe defaults for the engine.
+daemon_json=$(cat <<JSON
+{
+  "log-driver": "json-file",
+  "log-opts": { "max-size": "${LOG_MAX_SIZE_MB}m", "max-file": "${LOG_MAX_FILES}" },
+  "live-restore": true,
+  "no-new-privileges": true
+}
+JSON
+)
+if write_if_changed /etc/docker/daemon.json "$daemon_json" 0644; then
+    changed "/etc/docker/daemon.json (log rotation ${LOG_MAX_SIZE_MB}m x ${LOG_MAX_FILES})"
+    if has_systemd; then
+        # live-restore keeps running containers up across this restart.
+        systemctl restart docker
+    else
+        log "note: no systemd here; restart dockerd yourself to apply daemon.json"
+    fi
+fi
+if has_systemd && ! systemctl is-active --quiet docker; then
+    systemctl enable --now docker
+    changed "docker service enabled and started"
+fi
+if ! docker info >/dev/null 2>&1; then
+    die "the docker engine does not answer (docker info failed); start it and run again"
+fi
+if [[ -n ${SUDO_USER:-} && $SUDO_USER != root ]] && ! id -nG "$SUDO_USER" | grep -qw docker; then
+    usermod -aG docker "$SUDO_USER"
+    changed "added $SUDO_USER to the docker group (Docker over SSH)"
+fi
+
+# 3. Unattended security upgrades.
+ensure_packages unattended-upgrades
+if write_if_changed /etc/apt/apt.conf.d/20auto-upgrades 'APT::Periodic::Update-Package-Lists "1";
+APT::Periodic::Unattended-Upgrade "1";' 0644; then
+    changed "unattended security upgrades enabled"
+fi
+
+# 4. Swap.
+swapfile=/swapfile
+if [[ $SWAP_MB -gt 0 ]]; then
+    if [[ ! -f $swapfile ]]; then
+        fallocate -l "${SWAP_MB}M" "$swapfile" 2>/dev/null || dd if=/dev/zero of="$swapfile" bs=1M count="$SWAP_MB" status=none
+        chmod 600 "$swapfile"
+        mkswap "$swapfile" >/dev/null
+        changed "swap file of ${SWAP_MB} MiB"
+    fi
+    if ! grep -q "^$swapfile " /etc/fstab 2>/dev/null; then
+        printf '%s none swap sw 0 0\n' "$swapfile" >>/etc/fstab
+        changed "swap file added to /etc/fstab"
+    fi
+    if ! swapon --show=NAME --noheadings 2>/dev/null | grep -qx "$swapfile"; then
+        if swapon "$swapfile" 2>/dev/null; then
+            changed "swap on"
+        else
+            log "warning: swapon $swapfile failed (not allowed in this environment?); it is in fstab for the next boot"
+        fi
+    fi
+fi
+
+# 5. SSH: keys only.
+if [[ ${BOOTSTRAP_SKIP_SSHD:-0} != 1 ]] && [[ -d /etc/ssh/sshd_config.d ]]; then
+    if write_if_changed /etc/ssh/sshd_config.d/50-byte-runner.conf 'PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+X11Forwarding no' 0644; then
+        changed "sshd: password logins off"
+        if ! sshd -t; then
+            rm -f /etc/ssh/sshd_config.d/50-byte-runner.conf
+            die "sshd rejected the hardened configuration; removed it again, sshd is unchanged"
+        fi
+        if has_systemd; then
+            systemctl reload ssh 2>/dev/null || systemctl reload sshd
+        fi
+    fi
+fi
+
+log "done: ${changes} change(s)"
