@@ -467,6 +467,26 @@ unpersist_ruleset() {
   return 0
 }
 
+# ---------------------------------------------------------------- first apply
+
+readonly TRACKING_WARMUP_SECONDS=2
+
+# The kernel runs connection tracking in a network namespace only once some rule needs
+# it. Connections it never saw, like the SSH session running this on a host with no
+# firewall and no Docker, would look new to the drop-by-default rules and be cut. So the
+# first apply loads an accept-everything table that only turns tracking on, lets the
+# session's packets (this message is one) be recorded as established, then the real
+# rules replace it in one transaction.
+start_connection_tracking() {
+  local tracking_only nft_errors
+  tracking_only=$(printf 'table inet %s {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t\tct state established accept\n\t}\n}\n' "$TABLE_NAME")
+  if ! nft_errors=$(printf '%s\n' "$tracking_only" | nft -f - 2>&1); then
+    fail "could not turn on connection tracking, nothing filtered yet: $nft_errors"
+  fi
+  echo "$SCRIPT_NAME: first apply: tracking open connections for ${TRACKING_WARMUP_SECONDS}s so they survive" >&2
+  sleep "$TRACKING_WARMUP_SECONDS"
+}
+
 # ---------------------------------------------------------------- main
 
 summary() {
@@ -543,6 +563,7 @@ main() {
   if ! nft_errors=$(printf '%s\n' "$ruleset" | nft -c -f - 2>&1); then
     fail "nft rejected the ruleset, nothing changed: $nft_errors"
   fi
+  nft list table inet "$TABLE_NAME" >/dev/null 2>&1 || start_connection_tracking
   if ! nft_errors=$(printf '%s\n' "$ruleset" | nft -f - 2>&1); then
     fail "nft could not load the ruleset, the previous rules stay: $nft_errors"
   fi
