@@ -176,8 +176,9 @@ export function imageTag(ref: string): string {
     return lastSegment.includes(":") ? lastSegment.slice(lastSegment.indexOf(":") + 1) : "";
 }
 
+/** A lower-case DNS name with at least two labels and an alphabetic top-level label. */
 export function isHostname(value: string): boolean {
-    return HOSTNAME.test(value);
+    return HOSTNAME.test(value) && /[a-z]/.test(value.slice(value.lastIndexOf(".") + 1));
 }
 
 /**

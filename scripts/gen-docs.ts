@@ -46,17 +46,25 @@ function envTable(): string {
     return ["| service | variable | secret | purpose |", "| --- | --- | --- | --- |", ...rows].join("\n");
 }
 
+interface ContainerInputs {
+    ports?: { external: number; internal: number; protocol: string }[];
+    networksAdvanced?: { name: string; aliases: string[] }[];
+    volumes?: { volumeName: string; containerPath: string }[];
+    memory: number;
+    cpus: string;
+}
+
 async function servicesTable(): Promise<string> {
     const graph = await buildGraph("prod");
     const byParent = (parent: string, type: string) => graph.resources.find((r) => r.parent === parent && r.type === type);
     const rows = graph.resources
         .filter((r) => r.type === "docker:index/container:Container")
         .map((c) => {
-            const i = c.inputs as any;
+            const i = c.inputs as unknown as ContainerInputs;
             const image = byParent(c.parent ?? "", "docker:index/remoteImage:RemoteImage")?.inputs.name ?? "build context";
-            const ports = (i.ports ?? []).map((p: any) => `${p.external}->${p.internal}/${p.protocol}`).join(", ") || "none";
-            const networks = (i.networksAdvanced ?? []).map((n: any) => `${String(n.name).replace(/^byte-runner-prod-/, "")} (as ${n.aliases.join(", ")})`).join(", ");
-            const volumes = (i.volumes ?? []).map((v: any) => `${String(v.volumeName).replace(/^byte-runner-prod-/, "<prefix>-")}:${v.containerPath}`).join(", ") || "none";
+            const ports = (i.ports ?? []).map((p) => `${p.external}->${p.internal}/${p.protocol}`).join(", ") || "none";
+            const networks = (i.networksAdvanced ?? []).map((n) => `${String(n.name).replace(/^byte-runner-prod-/, "")} (as ${n.aliases.join(", ")})`).join(", ");
+            const volumes = (i.volumes ?? []).map((v) => `${String(v.volumeName).replace(/^byte-runner-prod-/, "<prefix>-")}:${v.containerPath}`).join(", ") || "none";
             return `| ${c.name} | \`${image}\` | ${ports} | ${networks} | ${volumes} | ${i.memory} MiB, ${i.cpus} CPU |`;
         });
     return ["| service | image (prod) | published ports | networks | volumes | limits (prod) |", "| --- | --- | --- | --- | --- | --- |", ...rows].join("\n");

@@ -29,6 +29,8 @@ export interface GraphResource {
     provider: string | null;
     retainOnDelete: boolean;
     inputs: Record<string, unknown>;
+    /** The same inputs with secrets revealed: for assertions only, never printed. */
+    revealed: Record<string, unknown>;
 }
 
 export interface Graph {
@@ -76,15 +78,15 @@ const SECRET_SIG_KEY = rpc.specialSigKey as string;
 const SECRET_SIG = rpc.specialSecretSig as string;
 const RESOURCE_SIG = rpc.specialResourceSig as string;
 
-/** Replaces secrets and unknowns in a raw RPC value. */
-function present(value: unknown, urnToName: Map<string, string>): unknown {
+/** Replaces unknowns and resource references in a raw RPC value; secrets masked or revealed. */
+function present(value: unknown, urnToName: Map<string, string>, reveal: boolean): unknown {
     if (value === rpc.unknownValue) return UNKNOWN;
-    if (Array.isArray(value)) return value.map((v) => present(v, urnToName));
+    if (Array.isArray(value)) return value.map((v) => present(v, urnToName, reveal));
     if (value !== null && typeof value === "object") {
         const obj = value as Record<string, unknown>;
-        if (obj[SECRET_SIG_KEY] === SECRET_SIG) return SECRET;
+        if (obj[SECRET_SIG_KEY] === SECRET_SIG) return reveal ? present(obj.value, urnToName, reveal) : SECRET;
         if (obj[SECRET_SIG_KEY] === RESOURCE_SIG) return `[resource ${urnToName.get(String(obj.urn)) ?? obj.urn}]`;
-        return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, present(v, urnToName)]));
+        return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, present(v, urnToName, reveal)]));
     }
     return value;
 }
@@ -108,7 +110,12 @@ function mockState(type: string, name: string, inputs: Record<string, unknown>):
 }
 
 /** Runs index.ts under mocks for `stack` with `config`; throws what the program throws. */
-export async function buildGraph(stack: string, config: StackConfigInput = committedConfig(stack)): Promise<Graph> {
+export async function buildGraph(
+    stack: string,
+    config: StackConfigInput = committedConfig(stack),
+    /** Called with the types registered so far, also when the program throws. */
+    observe?: (types: string[]) => void,
+): Promise<Graph> {
     const secretValues = config.secretKeys.map((k) => config.values[k]);
     await pulumi.runtime.setMocks(
         {
@@ -132,7 +139,9 @@ export async function buildGraph(stack: string, config: StackConfigInput = commi
     const raw: { type: string; name: string; parent: string; deps: string[]; provider: string; retain: boolean; object: unknown }[] = [];
     const monitor = settings.getMonitor();
     const original = monitor.registerResource.bind(monitor);
-    monitor.registerResource = (req: any, callback: any) => {
+    // The request is the engine's protobuf message; only its getters are used here.
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    monitor.registerResource = (req: any, callback: unknown) => {
         const parent = req.getParent() as string;
         const type = req.getType() as string;
         const name = req.getName() as string;
@@ -152,15 +161,17 @@ export async function buildGraph(stack: string, config: StackConfigInput = commi
     const sshDir = fs.mkdtempSync(path.join(os.tmpdir(), "byte-runner-graph-ssh-"));
     process.env.BYTE_RUNNER_SSH_DIR = sshDir;
     const programPath = require.resolve(path.join(REPO, "index.ts"));
-    let outputs: Record<string, unknown> = {};
+    let outputs: Record<string, unknown>;
     try {
         const result = await pulumi.runtime.runInPulumiStack(async () => {
             delete require.cache[programPath];
+            // eslint-disable-next-line @typescript-eslint/no-require-imports
             return require(programPath);
         });
         await settings.waitForRPCs?.();
         outputs = (result ?? {}) as Record<string, unknown>;
     } finally {
+        observe?.(raw.map((r) => r.type));
         fs.rmSync(sshDir, { recursive: true, force: true });
         delete process.env.BYTE_RUNNER_SSH_DIR;
     }
@@ -178,7 +189,8 @@ export async function buildGraph(stack: string, config: StackConfigInput = commi
         dependsOn: [...new Set(r.deps.map((d) => urnToName.get(d) ?? d.split("::").pop() ?? d))].sort(),
         provider: r.provider ? providerName(r.provider) : null,
         retainOnDelete: r.retain,
-        inputs: present(r.object, urnToName) as Record<string, unknown>,
+        inputs: present(r.object, urnToName, false) as Record<string, unknown>,
+        revealed: present(r.object, urnToName, true) as Record<string, unknown>,
     }));
     return { resources, outputs, secretValues };
 }
