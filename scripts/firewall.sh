@@ -14,7 +14,7 @@
 #
 # Usage: firewall.sh [--apply | --check | --print | --remove] < settings
 #   --apply   (default) validate, then replace table inet byte_runner_firewall atomically
-#   --check   exit 0 if the live table was applied from exactly these settings, 3 if not
+#   --check   exit 0 if the live table is exactly what these settings produce, 3 if not
 #   --print   print the ruleset these settings produce; change nothing
 #   --remove  delete the table and its boot-time copy (undo)
 # Settings (stdin, KEY=VALUE, blank lines and # comments ignored, unknown keys rejected):
@@ -26,14 +26,16 @@
 #   PERSIST_DIR=/etc/byte-runner  where the ruleset is saved to be loaded at boot; empty = don't
 #   ALLOW_LOCKOUT=0          1 = apply even if the SSH session running this would be shut out
 # Exit status: 0 done (or, with --check, up to date), 1 failure, 2 bad settings,
-# 3 (--check) the live rules are missing or came from other settings.
+# 3 (--check) the live rules are missing, came from other settings or were edited by hand.
 set -euo pipefail
 
 readonly TABLE_NAME=byte_runner_firewall
 readonly SCRIPT_NAME=firewall.sh
 readonly EXIT_FAILURE=1 EXIT_BAD_SETTINGS=2 EXIT_NOT_APPLIED=3
 # Interfaces of Docker's bridge networks: traffic they forward comes from our own
-# containers (outbound or container to container), not from the internet.
+# containers (outbound or container to container), not from the internet. A bridge
+# network given another name (com.docker.network.bridge.name) must be added here.
+# Containers reaching the host's own ports go through input like anyone else.
 readonly CONTAINER_INTERFACES=("docker0" "br-*")
 
 fail() {
@@ -362,6 +364,16 @@ ruleset_hash() {
   [[ $1 =~ sha256:([0-9a-f]{64}) ]] && printf '%s' "${BASH_REMATCH[1]}"
 }
 
+# How nft lists the table this ruleset creates, worked out in a throwaway network
+# namespace so that --check can compare rule by rule and notice hand edits too.
+listing_of() {
+  local ruleset=$1 listing
+  if ! listing=$(printf '%s\n' "$ruleset" | unshare --net bash -c "nft -f - && nft list table inet $TABLE_NAME" 2>&1); then
+    fail "could not work out the expected rules in a scratch namespace (unshare --net): $listing"
+  fi
+  printf '%s' "$listing"
+}
+
 live_hash() {
   local listing
   listing=$(nft list table inet "$TABLE_NAME" 2>/dev/null) || return 0
@@ -535,15 +547,21 @@ main() {
 
   case $mode in
     check)
-      previous_hash=$(live_hash)
-      if [[ $previous_hash == "$wanted_hash" ]]; then
-        echo "firewall: up to date (table inet $TABLE_NAME, sha256:${wanted_hash:0:12})"
-        return 0
+      local live_listing expected_listing
+      if ! live_listing=$(nft list table inet "$TABLE_NAME" 2>/dev/null); then
+        echo "firewall: not applied (table inet $TABLE_NAME is missing)"
+        exit "$EXIT_NOT_APPLIED"
       fi
-      local live_state="missing"
-      [[ -n $previous_hash ]] && live_state="has sha256:${previous_hash:0:12}"
-      echo "firewall: not applied with these settings (want sha256:${wanted_hash:0:12}; table inet $TABLE_NAME $live_state)"
-      exit "$EXIT_NOT_APPLIED"
+      expected_listing=$(listing_of "$ruleset")
+      if [[ $live_listing != "$expected_listing" ]]; then
+        local difference="came from other settings"
+        previous_hash=$(ruleset_hash "$live_listing" || true)
+        [[ $previous_hash == "$wanted_hash" ]] && difference="was edited by hand after it was applied"
+        echo "firewall: not applied with these settings (table inet $TABLE_NAME $difference)"
+        exit "$EXIT_NOT_APPLIED"
+      fi
+      echo "firewall: up to date (table inet $TABLE_NAME sha256:${wanted_hash:0:12})"
+      return 0
       ;;
     remove)
       nft list table inet "$TABLE_NAME" >/dev/null 2>&1 && nft delete table inet "$TABLE_NAME"

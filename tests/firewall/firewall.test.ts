@@ -15,7 +15,7 @@ const ADMIN_CIDRS = `${address.admin.v4}/32 ${address.admin.v6}/128`;
 const EDGE_RANGES = `${address.edge.v4}/32 ${address.edge.v6}/128`;
 
 describe("firewall.sh in a vps namespace, scanned from outside", () => {
-    const lab = new Lab();
+    const lab = new Lab("");
     before(async () => {
         await lab.create();
         await lab.listen(HOST_PORTS);
@@ -74,6 +74,13 @@ describe("firewall.sh in a vps namespace, scanned from outside", () => {
         assert.match(second, /re-applied \(unchanged\)/);
         assert.equal((await lab.firewall(settings, ["--check"])).code, 0, "--check with the applied settings");
         assert.equal((await lab.firewall({ ...settings, CLOUDFLARE_ONLY: "0" }, ["--check"])).code, 3, "--check with other settings");
+
+        await must("ip", ["netns", "exec", lab.vps, "nft", "add", "rule", "inet", TABLE, "allowed_services", "tcp", "dport", "5432", "accept"]);
+        const afterHandEdit = await lab.firewall(settings, ["--check"]);
+        assert.equal(afterHandEdit.code, 3, "--check after a hand edit");
+        assert.match(afterHandEdit.stdout, /edited by hand/);
+        await lab.applyFirewall(settings);
+        assert.equal(await lab.listTable(), first, "re-applying puts the hand edit right");
     });
 
     test("bad settings are rejected naming the key, and the rules in place stay", async () => {
@@ -175,8 +182,9 @@ describe("firewall.sh in a vps namespace, scanned from outside", () => {
 const dockerSkipReason = dockerUnavailableReason();
 
 describe("Docker-published ports cannot bypass the firewall", { skip: dockerSkipReason }, () => {
-    const lab = new Lab();
-    const engine = new VpsDockerEngine(lab.vps, lab.tempDir);
+    // Its own namespaces, so Docker's rules never mix with the suite above.
+    const lab = new Lab("d");
+    let engine: VpsDockerEngine | undefined;
     /** Postgres-like container port published on the vps address: must stay closed from outside. */
     const PRIVATE_PUBLISHED = 15432;
     /** A container serving the web, published on a port the firewall opens (like Caddy on 443). */
@@ -187,13 +195,14 @@ describe("Docker-published ports cannot bypass the firewall", { skip: dockerSkip
     before(async () => {
         await lab.create();
         await lab.listen([OUTSIDE_ECHO_PORT], lab.outside);
+        engine = new VpsDockerEngine(lab.vps, lab.tempDir);
         await engine.start();
         await engine.importImage();
         databaseAddress = await engine.runWebServer("fwtest-db", 5432, "db-answers", [`${PRIVATE_PUBLISHED}:5432`]);
         await engine.runWebServer("fwtest-web", WEB_PUBLISHED, "web-answers", [`${WEB_PUBLISHED}:${WEB_PUBLISHED}`]);
     });
     after(async () => {
-        await engine.stop();
+        await engine?.stop();
         await lab.destroy();
     });
 
@@ -223,7 +232,7 @@ describe("Docker-published ports cannot bypass the firewall", { skip: dockerSkip
     test("with the firewall, container to container and container to the internet still work", async () => {
         await lab.applyFirewall(publicSettings);
         // nc, not wget: the static busybox's wget crashes resolving names without NSS.
-        const fromContainer = await engine.docker([
+        const fromContainer = await engine!.docker([
             "exec",
             "fwtest-web",
             "sh",
@@ -231,7 +240,7 @@ describe("Docker-published ports cannot bypass the firewall", { skip: dockerSkip
             `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 2 ${databaseAddress} 5432`,
         ]);
         assert.match(fromContainer.stdout, /db-answers/, `exit ${fromContainer.code}: ${fromContainer.stderr}`);
-        const outbound = await engine.docker([
+        const outbound = await engine!.docker([
             "exec",
             "fwtest-web",
             "sh",

@@ -77,16 +77,23 @@ function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 export class Lab {
     readonly vps: string;
     readonly outside: string;
-    readonly tempDir: string;
+    /** Scratch files of this lab (saved rulesets, the Docker engine's state); set by create(). */
+    tempDir = "";
     private listeners: ChildProcess[] = [];
 
-    constructor() {
-        this.vps = `${NAMESPACE_PREFIX}vps-${process.pid}`;
-        this.outside = `${NAMESPACE_PREFIX}out-${process.pid}`;
-        this.tempDir = mkdtempSync(path.join(tmpdir(), "byte-runner-firewall-"));
+    constructor(suffix: string) {
+        this.vps = `${NAMESPACE_PREFIX}vps${suffix}-${process.pid}`;
+        this.outside = `${NAMESPACE_PREFIX}out${suffix}-${process.pid}`;
     }
 
     async create(): Promise<void> {
+        if (process.getuid?.() !== 0) throw new Error("the firewall lab needs root (network namespaces, nft)");
+        for (const program of ["ip", "nft", "unshare"]) {
+            if ((await run("sh", ["-c", `command -v ${program}`])).code !== 0) {
+                throw new Error(`${program} is missing: apt-get install iproute2 nftables util-linux`);
+            }
+        }
+        this.tempDir = mkdtempSync(path.join(tmpdir(), "byte-runner-firewall-"));
         await removeStaleNamespaces();
         await must("ip", ["netns", "add", this.vps]);
         await must("ip", ["netns", "add", this.outside]);
@@ -187,7 +194,7 @@ export class Lab {
         for (const namespace of [this.vps, this.outside]) {
             await run("ip", ["netns", "delete", namespace]);
         }
-        rmSync(this.tempDir, { recursive: true, force: true });
+        if (this.tempDir) rmSync(this.tempDir, { recursive: true, force: true });
     }
 }
 
@@ -196,7 +203,7 @@ async function removeStaleNamespaces(): Promise<void> {
     const listing = await must("ip", ["netns", "list"]);
     for (const line of listing.split("\n")) {
         const name = line.split(" ")[0];
-        const match = name?.match(new RegExp(`^${NAMESPACE_PREFIX}(?:vps|out|boot)-(\\d+)$`));
+        const match = name?.match(new RegExp(`^${NAMESPACE_PREFIX}[a-z]+-(\\d+)$`));
         if (match && !processAlive(Number(match[1]))) await run("ip", ["netns", "delete", name!]);
     }
 }
