@@ -71,6 +71,9 @@ read_settings() {
     fi
     key=${BASH_REMATCH[1]}
     value=${BASH_REMATCH[2]}
+    # Surrounding blanks are never meant: SSH_PORT=22 followed by a space is still 22.
+    value=${value#"${value%%[![:space:]]*}"}
+    value=${value%"${value##*[![:space:]]}"}
     if [[ $KNOWN_KEYS != *" $key "* ]]; then
       bad_setting "unknown key $key (known:$KNOWN_KEYS)"
     fi
@@ -453,7 +456,8 @@ Description=byte-runner host firewall (nftables table inet $TABLE_NAME)
 DefaultDependencies=no
 Wants=network-pre.target
 Before=network-pre.target docker.service
-After=local-fs.target
+# After nftables.service: its "flush ruleset" at boot would otherwise wipe this table.
+After=local-fs.target nftables.service
 
 [Service]
 Type=oneshot
