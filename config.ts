@@ -83,15 +83,43 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
 
     // Proxy
     { key: "proxy.image", type: "string", default: "caddy:2.10.2-alpine", description: "Caddy image, pinned by version." },
-    { key: "proxy.tlsMode", type: "string", default: "internal", description: "How Caddy gets certificates: internal (Caddy's own CA, for local and test stacks)." },
+    { key: "proxy.tlsMode", type: "string", default: "origin-ca", description: "How Caddy gets certificates: origin-ca (a Cloudflare Origin CA certificate made as code, for proxied records), acme (Caddy's automatic HTTPS, for records that are not proxied) or internal (Caddy's own CA, for local and test stacks)." },
+    { key: "proxy.acmeEmail", type: "string", default: "", description: "Contact e-mail for the ACME account (acme mode); empty: none." },
     { key: "proxy.hstsMaxAgeSeconds", type: "integer", default: 31536000, description: "Strict-Transport-Security max-age sent on every response (0: no HSTS header)." },
     { key: "proxy.memoryMb", type: "integer", default: 256, description: "Memory limit of the Caddy container in MiB." },
     { key: "proxy.cpus", type: "string", default: "1", description: `CPU limit of the Caddy container (${STANDARD_CPUS}).` },
+
+    // DNS (Cloudflare) and the cutover
+    { key: "dns.zoneId", type: "string", default: "", description: "Cloudflare zone id of the domain (32 hex characters). Empty: DNS is not managed by this stack." },
+    { key: "dns.target", type: "string", default: "legacy", description: "Where the product's records point: legacy (the old hosts, dns.legacy*Target) or vps (this VPS). Flipping it is the cutover; flipping it back is the rollback." },
+    { key: "dns.legacyFrontendTarget", type: "string", default: "", description: "Old host of the frontend (a CNAME target, e.g. the Railway domain), used while dns.target is legacy." },
+    { key: "dns.legacyApiTarget", type: "string", default: "", description: "Old host of the API (a CNAME target, e.g. the Railway domain), used while dns.target is legacy." },
+    { key: "dns.ipv4Address", type: "string", default: "", description: "IPv4 address the A records get with dns.target vps. Empty: host.address (which must then be an IPv4 address)." },
+    { key: "dns.ipv6Address", type: "string", default: "", description: "IPv6 address for AAAA records with dns.target vps. Empty: no AAAA records." },
+    { key: "dns.proxied", type: "boolean", default: true, description: "Proxy the records through Cloudflare (a flip takes effect at the edge at once; TTL is automatic)." },
+    { key: "dns.ttl", type: "integer", default: 300, description: "TTL in seconds of records that are not proxied (lower it to 60 a day before a cutover)." },
+    { key: "dns.allowUnverifiedCutover", type: "boolean", default: false, description: "Prod only: allow dns.target vps without a verified data migration in this stack. Loud in every preview." },
+    { key: "dns.manageZoneSettings", type: "boolean", default: false, description: "Set the zone's SSL mode to Full (strict) (origin-ca mode). Off when the zone is shared with things this stack does not own." },
+
+    // Host firewall
+    { key: "firewall.enabled", type: "boolean", default: true, description: "Apply the host firewall (nftables): default deny inbound, SSH from firewall.adminCidrs, 80/443 public; Docker-published ports cannot bypass it." },
+    { key: "firewall.adminCidrs", type: "array", default: [], description: "CIDRs allowed to reach SSH. Empty: everywhere (a warning in every preview)." },
+    { key: "firewall.cloudflareOnly", type: "boolean", default: false, description: "Accept 80/443 only from Cloudflare's published ranges (scripts/cloudflare-ips.txt); for proxied records." },
+
+    // Data migration (Supabase -> this Postgres)
+    { key: "migration.runId", type: "string", default: "", description: "Set (or change) to run the migration dump -> restore -> verify once; unchanged, nothing re-runs. Empty: no migration in this stack." },
+    { key: "migration.sourceDatabaseUrl", type: "string", secret: true, optional: true, description: "postgresql:// URL of the Supabase database (direct or session pooler, port 5432). Required when migration.runId is set." },
+    { key: "migration.schemas", type: "string", default: "public", description: "Comma-separated app schemas to move (pg-migrate's SCHEMAS)." },
+    { key: "migration.jobs", type: "integer", default: 2, description: "Parallel jobs for dump, restore and verify." },
+    { key: "migration.rls", type: "string", default: "disable", description: "Row level security of migrated tables: disable (the app is the only client) or keep-rewritten (policies kept, auth.* rewritten)." },
+    { key: "migration.force", type: "boolean", default: false, description: "Let a new run replace an app database that already has tables. Off: a second restore is refused and changes nothing." },
 ];
 
 /** Connections Postgres keeps for superuser maintenance, migrations and monitoring. */
 export const RESERVED_CONNECTIONS = 5;
-export const TLS_MODES = ["internal"] as const;
+export const TLS_MODES = ["origin-ca", "acme", "internal"] as const;
+export const DNS_TARGETS = ["legacy", "vps"] as const;
+export type DnsTarget = (typeof DNS_TARGETS)[number];
 export type TlsMode = (typeof TLS_MODES)[number];
 export const ENVIRONMENTS = ["prod", "staging", "local"] as const;
 export type Environment = (typeof ENVIRONMENTS)[number];
@@ -142,7 +170,22 @@ export interface StackConfig<S = pulumi.Output<string>> {
     supertokens: { image: string; poolSize: number; limits: Limits };
     backend: AppConfig & { sentryDsn?: S };
     frontend: AppConfig;
-    proxy: { image: string; tlsMode: TlsMode; hstsMaxAgeSeconds: number; limits: Limits };
+    proxy: { image: string; tlsMode: TlsMode; acmeEmail: string; hstsMaxAgeSeconds: number; limits: Limits };
+    dns: {
+        /** Empty: DNS not managed. */
+        zoneId: string;
+        target: DnsTarget;
+        legacyFrontendTarget: string;
+        legacyApiTarget: string;
+        ipv4Address: string;
+        ipv6Address: string;
+        proxied: boolean;
+        ttl: number;
+        allowUnverifiedCutover: boolean;
+        manageZoneSettings: boolean;
+    };
+    firewall: { enabled: boolean; adminCidrs: string[]; cloudflareOnly: boolean };
+    migration?: { runId: string; sourceDatabaseUrl: S; schemas: string; jobs: number; rls: "disable" | "keep-rewritten"; force: boolean };
 }
 
 export class ConfigError extends Error {
@@ -176,6 +219,14 @@ export function imageTag(ref: string): string {
     return lastSegment.includes(":") ? lastSegment.slice(lastSegment.indexOf(":") + 1) : "";
 }
 
+/** An IPv4 or IPv6 CIDR such as 198.51.100.0/24 or 2001:db8::/32. */
+export function isCidr(value: string): boolean {
+    const [address, bits, extra] = value.split("/");
+    if (extra !== undefined || bits === undefined || !/^\d{1,3}$/.test(bits)) return false;
+    if (IPV4.test(address)) return Number(bits) <= 32;
+    return address.includes(":") && IPV6.test(address) && Number(bits) <= 128;
+}
+
 /** A lower-case DNS name with at least two labels and an alphabetic top-level label. */
 export function isHostname(value: string): boolean {
     return HOSTNAME.test(value) && /[a-z]/.test(value.slice(value.lastIndexOf(".") + 1));
@@ -207,7 +258,8 @@ export function parseConfig(raw: Record<string, string>, secretKeys: ReadonlySet
             if (decl.default === undefined && !decl.optional) {
                 problem(key, `required (${decl.description.replace(/\.$/, "")}), got nothing; set it with \`pulumi config set ${decl.secret ? "--secret " : ""}${key} ...\``);
             }
-            return decl.default === undefined ? undefined : String(decl.default);
+            if (decl.default === undefined) return undefined;
+            return Array.isArray(decl.default) ? JSON.stringify(decl.default) : String(decl.default);
         }
         if (decl.secret && !secretKeys.has(key)) {
             problem(key, `expected a secret, got a plain value (set it with \`pulumi config set --secret ${key} ...\`)`);
@@ -233,6 +285,33 @@ export function parseConfig(raw: Record<string, string>, secretKeys: ReadonlySet
         const n = Number(v);
         if (n < min || n > max) problem(key, `expected an integer from ${min} to ${max}, got ${n}`);
         return n;
+    };
+    const bool = (key: string): boolean => {
+        const v = value(key);
+        if (v === undefined) return false;
+        if (v !== "true" && v !== "false") {
+            problem(key, `expected true or false, got ${JSON.stringify(v)}`);
+            // The default, so that rules across keys do not pile on a second message.
+            return declared.get(key)?.default === true;
+        }
+        return v === "true";
+    };
+    const list = (key: string, check: (item: string) => boolean, what: string): string[] => {
+        const v = value(key);
+        if (v === undefined) return [];
+        let items: unknown;
+        try {
+            items = JSON.parse(v);
+        } catch {
+            items = undefined;
+        }
+        if (!Array.isArray(items) || !items.every((i) => typeof i === "string")) {
+            problem(key, `expected a list of ${what} (pulumi config set --path '${key}[0]' ...), got ${JSON.stringify(v)}`);
+            return [];
+        }
+        const bad = (items as string[]).filter((i) => !check(i));
+        if (bad.length > 0) problem(key, `expected a list of ${what}, got ${bad.map((b) => JSON.stringify(b)).join(", ")}`);
+        return items as string[];
     };
     const oneOf = <T extends string>(key: string, allowed: readonly T[]): T =>
         str(key, (v) => (allowed.includes(v as T) ? undefined : `expected one of ${allowed.join(", ")}, got ${JSON.stringify(v)}`)) as T;
@@ -328,9 +407,39 @@ export function parseConfig(raw: Record<string, string>, secretKeys: ReadonlySet
     const proxy = {
         image: str("proxy.image", pinned),
         tlsMode: oneOf("proxy.tlsMode", TLS_MODES),
+        acmeEmail: str("proxy.acmeEmail", (v) => (v === "" || /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(v) ? undefined : `expected an e-mail address, got ${JSON.stringify(v)}`)),
         hstsMaxAgeSeconds: int("proxy.hstsMaxAgeSeconds", 0, 63072000),
         limits: limits("proxy", hostCpus),
     };
+
+    const dns = {
+        zoneId: str("dns.zoneId", (v) => (v === "" || /^[0-9a-f]{32}$/.test(v) ? undefined : `expected a Cloudflare zone id (32 hex characters), got ${JSON.stringify(v)}`)),
+        target: oneOf("dns.target", DNS_TARGETS),
+        legacyFrontendTarget: str("dns.legacyFrontendTarget", (v) => (v === "" ? undefined : hostname(v))),
+        legacyApiTarget: str("dns.legacyApiTarget", (v) => (v === "" ? undefined : hostname(v))),
+        ipv4Address: str("dns.ipv4Address", (v) => (v === "" || IPV4.test(v) ? undefined : `expected an IPv4 address, got ${JSON.stringify(v)}`)),
+        ipv6Address: str("dns.ipv6Address", (v) => (v === "" || (v.includes(":") && IPV6.test(v)) ? undefined : `expected an IPv6 address, got ${JSON.stringify(v)}`)),
+        proxied: bool("dns.proxied"),
+        ttl: int("dns.ttl", 60, 86400),
+        allowUnverifiedCutover: bool("dns.allowUnverifiedCutover"),
+        manageZoneSettings: bool("dns.manageZoneSettings"),
+    };
+    const firewall = {
+        enabled: bool("firewall.enabled"),
+        adminCidrs: list("firewall.adminCidrs", isCidr, "IPv4/IPv6 CIDRs such as 198.51.100.0/24"),
+        cloudflareOnly: bool("firewall.cloudflareOnly"),
+    };
+    const runId = str("migration.runId", (v) => (v === "" || /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(v) ? undefined : `expected letters, digits, dots, dashes or underscores (at most 64), got ${JSON.stringify(v)}`));
+    const migrationSource = raw["migration.sourceDatabaseUrl"] === undefined ? undefined : secret("migration.sourceDatabaseUrl");
+    const migrationSettings = {
+        runId,
+        sourceDatabaseUrl: migrationSource ?? "",
+        schemas: str("migration.schemas", (v) => (/^[a-z_][a-z0-9_]*(,[a-z_][a-z0-9_]*)*$/.test(v) ? undefined : `expected comma-separated lower-case schema names, got ${JSON.stringify(v)}`)),
+        jobs: int("migration.jobs", 1, 16),
+        rls: oneOf("migration.rls", ["disable", "keep-rewritten"] as const),
+        force: bool("migration.force"),
+    };
+    const migration = runId === "" ? undefined : migrationSettings;
 
     // Cross-key rules, checked only when their inputs are individually valid.
     const budget = postgres.maxConnections - RESERVED_CONNECTIONS - supertokens.poolSize;
@@ -348,8 +457,41 @@ export function parseConfig(raw: Record<string, string>, secretKeys: ReadonlySet
         problem("postgres.tunnelPort", `expected a port other than host.sshPort (${host.sshPort}), got ${postgres.tunnelPort}`);
     }
 
+    if (migration && migrationSource === undefined && !problems.some((p) => p.startsWith(name("migration.sourceDatabaseUrl")))) {
+        problem("migration.sourceDatabaseUrl", "required when migration.runId is set; set it with `pulumi config set --secret migration.sourceDatabaseUrl ...`");
+    }
+    if (migrationSource !== undefined && migrationSource !== "" && !/^postgres(ql)?:\/\/[^/\s]+\/[^\s]+$/.test(migrationSource)) {
+        problem("migration.sourceDatabaseUrl", "expected a postgresql://user:password@host:port/database URL, got something else");
+    }
+    if (dns.zoneId !== "") {
+        if (dns.target === "legacy") {
+            for (const key of ["dns.legacyFrontendTarget", "dns.legacyApiTarget"] as const) {
+                if (raw[key] === undefined || raw[key] === "") problem(key, "required while dns.target is legacy (the old host to point at); got nothing");
+            }
+        }
+        if (dns.target === "vps" && dns.ipv4Address === "" && !IPV4.test(host.address)) {
+            problem("dns.ipv4Address", `required with dns.target vps when host.address is not an IPv4 address (${JSON.stringify(host.address)}); got nothing`);
+        }
+    } else if (dns.target === "vps") {
+        problem("dns.target", "expected legacy while dns.zoneId is empty (no DNS to move), got \"vps\"");
+    }
+    if (environment === "prod" && dns.target === "vps" && !migration && !dns.allowUnverifiedCutover) {
+        problem("dns.target", "expected legacy until the data migration has been verified in this stack (set migration.runId), or dns.allowUnverifiedCutover: true; got \"vps\"");
+    }
+    if (proxy.tlsMode === "origin-ca" && dns.zoneId === "") {
+        problem("proxy.tlsMode", "origin-ca needs dns.zoneId (the certificate is issued for the zone); set dns.zoneId or use acme or internal");
+    } else if (proxy.tlsMode === "origin-ca" && !dns.proxied) {
+        problem("proxy.tlsMode", "origin-ca needs dns.proxied: true (browsers do not trust Origin CA certificates); use acme for records that are not proxied");
+    }
+    if (proxy.tlsMode === "acme" && dns.zoneId !== "" && dns.proxied) {
+        problem("proxy.tlsMode", "acme needs dns.proxied: false (the ACME challenge must reach Caddy directly); use origin-ca for proxied records");
+    }
+    if (firewall.cloudflareOnly && !dns.proxied) {
+        problem("firewall.cloudflareOnly", "expected false while dns.proxied is false (visitors would come straight to the VPS and be dropped), got true");
+    }
+
     if (problems.length > 0) throw new ConfigError(problems, stack);
-    return { stack, environment, domain, frontendHost, apiHost, host, postgres, pooler, supertokens, backend, frontend, proxy };
+    return { stack, environment, domain, frontendHost, apiHost, host, postgres, pooler, supertokens, backend, frontend, proxy, dns, firewall, migration };
 }
 
 /** The SDK knows which keys were set with --secret but keeps the function out of its typings. */
@@ -379,5 +521,6 @@ export function loadConfig(): StackConfig {
         ...cfg,
         host: { ...cfg.host, sshPrivateKey: pulumi.secret(cfg.host.sshPrivateKey) },
         backend: { ...cfg.backend, sentryDsn: cfg.backend.sentryDsn === undefined ? undefined : pulumi.secret(cfg.backend.sentryDsn) },
+        migration: cfg.migration && { ...cfg.migration, sourceDatabaseUrl: pulumi.secret(cfg.migration.sourceDatabaseUrl) },
     };
 }

@@ -5,12 +5,16 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { loadConfig } from "./config";
 import { AppService } from "./components/app";
+import { Dns } from "./components/dns";
+import { Firewall } from "./components/firewall";
 import { Host } from "./components/host";
+import { Migration } from "./components/migration";
 import { Networks } from "./components/network";
 import { Pooler } from "./components/pooler";
 import { Postgres, POSTGRES_PORT } from "./components/postgres";
 import { Proxy } from "./components/proxy";
 import { SuperTokens } from "./components/supertokens";
+import { OriginCertificate } from "./components/tls";
 
 const cfg = loadConfig();
 const prefix = `byte-runner-${cfg.stack}`;
@@ -22,6 +26,9 @@ const host = new Host("vps", {
     sshDir: process.env.BYTE_RUNNER_SSH_DIR ?? path.join(os.homedir(), ".byte-runner-infra", "ssh", cfg.stack),
 });
 const onHost = { providers: [host.docker] };
+if (cfg.firewall.enabled) {
+    new Firewall("firewall", { ...cfg.firewall, connection: host.connection, sudo: host.sudo, sshPort: cfg.host.sshPort }, { dependsOn: [host.bootstrap] });
+}
 
 // 2. Networks: edge (proxy <-> apps) and internal (apps <-> data, no route out).
 const networks = new Networks("net", { namePrefix: prefix }, onHost);
@@ -57,6 +64,24 @@ const pooler = new Pooler(
     },
     { ...onHost, dependsOn: [postgres.roles] },
 );
+
+// Migration day: Supabase -> this Postgres (dump -> restore -> verify), once per migration.runId.
+const migration =
+    cfg.migration &&
+    new Migration(
+        "migration",
+        {
+            ...cfg.migration,
+            connection: host.connection,
+            sudo: host.sudo,
+            targetDatabaseUrl: postgres.superuserUrl(appDb.database),
+            appRole: appDb.role,
+            image: cfg.postgres.image,
+            edgeNetwork: networks.edge.name,
+            internalNetwork: networks.internal.name,
+        },
+        { dependsOn: [postgres.roles] },
+    );
 
 // 4. Auth: SuperTokens Core, internal only.
 const supertokens = new SuperTokens(
@@ -104,7 +129,16 @@ const frontend = new AppService(
     onHost,
 );
 
-// 6. The edge of the VPS: Caddy, the only container with published ports.
+// 6. The edge of the VPS: Caddy, the only container with published ports, and DNS.
+const wwwRedirect = cfg.frontendHost === cfg.domain ? [{ from: `www.${cfg.domain}`, to: cfg.domain }] : [];
+const originCertificate =
+    cfg.proxy.tlsMode === "origin-ca"
+        ? new OriginCertificate("origin-cert", {
+              zoneId: cfg.dns.zoneId,
+              hostnames: [cfg.frontendHost, cfg.apiHost, ...wwwRedirect.map((r) => r.from)],
+              manageZoneSettings: cfg.dns.manageZoneSettings,
+          })
+        : undefined;
 new Proxy(
     "proxy",
     {
@@ -115,10 +149,25 @@ new Proxy(
             { host: cfg.frontendHost, upstream: frontend.upstream },
             { host: cfg.apiHost, upstream: backend.upstream },
         ],
+        redirects: wwwRedirect,
+        originCertificate,
         logRotation,
     },
     { ...onHost, dependsOn: [backend, frontend] },
 );
+if (cfg.dns.zoneId !== "") {
+    if (cfg.dns.target === "vps" && !migration) {
+        pulumi.log.warn(`DNS points at the VPS without a verified data migration in stack ${cfg.stack} (dns.allowUnverifiedCutover).`);
+    }
+    new Dns("dns", {
+        ...cfg.dns,
+        domain: cfg.domain,
+        frontendHost: cfg.frontendHost,
+        apiHost: cfg.apiHost,
+        ipv4Address: cfg.dns.ipv4Address || cfg.host.address,
+        cutoverGate: migration ? [migration.verified] : [],
+    });
+}
 
 export const frontendUrl = `https://${cfg.frontendHost}`;
 export const apiUrl = `https://${cfg.apiHost}`;

@@ -59,7 +59,19 @@ const cases: [string, Mutation[], string[]][] = [
     ["more CPUs than the host has", [set("postgres.cpus", "4")], [`${K}postgres.cpus (stack staging): expected a number of CPUs greater than 0 and at most host.cpus (2), got "4"`]],
     ["CPUs that are no number", [set("backend.cpus", "two")], [`${K}backend.cpus (stack staging): expected a number of CPUs greater than 0 and at most host.cpus (2), got "two"`]],
     ["limits that do not fit the host", [set("host.memoryMb", "2048")], [`${K}host.memoryMb (stack staging): expected at least the sum of the containers' memory limits (3072 MiB), got 2048`]],
-    ["unknown TLS mode", [set("proxy.tlsMode", "letsencrypt")], [`${K}proxy.tlsMode (stack staging): expected one of internal, got "letsencrypt"`]],
+    ["unknown TLS mode", [set("proxy.tlsMode", "letsencrypt")], [`${K}proxy.tlsMode (stack staging): expected one of origin-ca, acme, internal, got "letsencrypt"`]],
+    ["unknown DNS target", [set("dns.target", "railway")], [`${K}dns.target (stack staging): expected one of legacy, vps, got "railway"`]],
+    ["zone id that is no zone id", [set("dns.zoneId", "byte-runner.app")], [`${K}dns.zoneId (stack staging): expected a Cloudflare zone id (32 hex characters), got "byte-runner.app"`]],
+    ["legacy target missing while DNS points at the old hosts", [unset("dns.legacyApiTarget")], [`${K}dns.legacyApiTarget (stack staging): required while dns.target is legacy (the old host to point at); got nothing`]],
+    ["legacy target that is no hostname", [set("dns.legacyFrontendTarget", "https://x.up.railway.app")], [`${K}dns.legacyFrontendTarget (stack staging): expected a lower-case DNS hostname such as example.com, got "https://x.up.railway.app"`]],
+    ["a flag that is no boolean", [set("dns.proxied", "yes")], [`${K}dns.proxied (stack staging): expected true or false, got "yes"`]],
+    ["admin CIDR with a bad prefix", [set("firewall.adminCidrs", '["198.51.100.0/24","10.0.0.0/33"]')], [`${K}firewall.adminCidrs (stack staging): expected a list of IPv4/IPv6 CIDRs such as 198.51.100.0/24, got "10.0.0.0/33"`]],
+    ["admin CIDRs that are no list", [set("firewall.adminCidrs", "198.51.100.0/24")], [`${K}firewall.adminCidrs (stack staging): expected a list of IPv4/IPv6 CIDRs such as 198.51.100.0/24 (pulumi config set --path 'firewall.adminCidrs[0]' ...), got "198.51.100.0/24"`]],
+    ["ACME behind the Cloudflare proxy", [set("proxy.tlsMode", "acme")], [`${K}proxy.tlsMode (stack staging): acme needs dns.proxied: false (the ACME challenge must reach Caddy directly); use origin-ca for proxied records`]],
+    ["Origin CA without a zone", [set("dns.zoneId", "")], [`${K}proxy.tlsMode (stack staging): origin-ca needs dns.zoneId (the certificate is issued for the zone); set dns.zoneId or use acme or internal`]],
+    ["Cloudflare-only firewall with records not proxied", [set("dns.proxied", "false"), set("proxy.tlsMode", "acme")], [`${K}firewall.cloudflareOnly (stack staging): expected false while dns.proxied is false (visitors would come straight to the VPS and be dropped), got true`]],
+    ["migration without a source", [set("migration.runId", "2026-12-01")], [`${K}migration.sourceDatabaseUrl (stack staging): required when migration.runId is set; set it with \`pulumi config set --secret migration.sourceDatabaseUrl ...\``]],
+    ["migration source in plain text", [set("migration.runId", "r1"), set("migration.sourceDatabaseUrl", "postgresql://postgres:pw@db.example.supabase.co:5432/postgres")], [`${K}migration.sourceDatabaseUrl (stack staging): expected a secret, got a plain value (set it with \`pulumi config set --secret migration.sourceDatabaseUrl ...\`)`]],
     ["slow-query threshold below -1", [set("postgres.logMinDurationMs", "-5")], [`${K}postgres.logMinDurationMs (stack staging): expected an integer from -1 to 3600000, got -5`]],
     ["health path without a slash", [set("backend.healthPath", "health")], [`${K}backend.healthPath (stack staging): expected a path starting with /, got "health"`]],
     [
@@ -74,6 +86,20 @@ const cases: [string, Mutation[], string[]][] = [
 ];
 
 describe("config validation", () => {
+    it("refuses a prod cutover without a verified migration, unless overridden", () => {
+        const prod = committedConfig("prod");
+        prod.values["dns.target"] = "vps";
+        assert.throws(
+            () => parseConfig(prod.values, new Set(prod.secretKeys), "prod"),
+            (e: ConfigError) =>
+                e.problems.includes(
+                    `${K}dns.target (stack prod): expected legacy until the data migration has been verified in this stack (set migration.runId), or dns.allowUnverifiedCutover: true; got "vps"`,
+                ),
+        );
+        prod.values["dns.allowUnverifiedCutover"] = "true";
+        assert.doesNotThrow(() => parseConfig(prod.values, new Set(prod.secretKeys), "prod"));
+    });
+
     it("accepts the committed staging and prod configs", () => {
         for (const stack of ["staging", "prod"]) {
             const c = committedConfig(stack);

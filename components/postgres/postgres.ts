@@ -110,6 +110,11 @@ export class Postgres extends pulumi.ComponentResource {
         this.registerOutputs({ containerName: this.containerName, volume: this.volume.name });
     }
 
+    /** Superuser URL of a database (secret): for the migration's restore and for operators. */
+    public superuserUrl(database: string): pulumi.Output<string> {
+        return pulumi.secret(pulumi.interpolate`postgresql://postgres:${this.superuserPassword}@${POSTGRES_HOST}:${POSTGRES_PORT}/${database}`);
+    }
+
     /** postgresql:// URL for a role, straight to the server (not through the pooler). */
     public directUrl(spec: DatabaseSpec): pulumi.Output<string> {
         return pulumi.secret(pulumi.interpolate`postgresql://${spec.role}:${this.passwords[spec.role]}@${POSTGRES_HOST}:${POSTGRES_PORT}/${spec.database}`);

@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { Limits, TlsMode } from "../../config";
 import { LogRotation, serviceContainer } from "../shared/container";
 import { serviceImage } from "../shared/image";
-import { Route, caddyfile } from "./caddyfile";
+import { ORIGIN_CERT_FILE, ORIGIN_KEY_FILE, Route, caddyfile } from "./caddyfile";
 
 export interface ProxyArgs {
     /** Pinned Caddy image. */
@@ -11,8 +11,13 @@ export interface ProxyArgs {
     namePrefix: string;
     edgeNetwork: pulumi.Input<string>;
     routes: Route[];
-    /** internal (Caddy's own CA). */
+    /** origin-ca, acme or internal. */
     tlsMode: TlsMode;
+    acmeEmail?: string;
+    /** The Origin CA certificate and key (origin-ca mode); the key is a secret. */
+    originCertificate?: { certificatePem: pulumi.Input<string>; privateKeyPem: pulumi.Input<string> };
+    /** Hostnames that only redirect (www -> apex). */
+    redirects?: { from: string; to: string }[];
     /** HSTS max-age; default one year. */
     hstsMaxAgeSeconds?: number;
     limits: Limits;
@@ -31,7 +36,23 @@ export class Proxy extends pulumi.ComponentResource {
 
     constructor(name: string, args: ProxyArgs, opts?: pulumi.ComponentResourceOptions) {
         super("byte-runner:proxy:Proxy", name, {}, opts);
-        this.caddyfile = caddyfile({ routes: args.routes, tlsMode: args.tlsMode, hstsMaxAgeSeconds: args.hstsMaxAgeSeconds ?? 31536000 });
+        if ((args.tlsMode === "origin-ca") !== (args.originCertificate !== undefined)) {
+            throw new Error("Proxy: an origin certificate is needed in origin-ca mode, and only there");
+        }
+        this.caddyfile = caddyfile({
+            routes: args.routes,
+            redirects: args.redirects,
+            tlsMode: args.tlsMode,
+            acmeEmail: args.acmeEmail,
+            hstsMaxAgeSeconds: args.hstsMaxAgeSeconds ?? 31536000,
+        });
+        const certificateUploads = args.originCertificate
+            ? [
+                  { file: ORIGIN_CERT_FILE, content: args.originCertificate.certificatePem, permissions: "0644" },
+                  // The key: a secret in state, 0600 in the container, never logged.
+                  { file: ORIGIN_KEY_FILE, content: pulumi.secret(args.originCertificate.privateKeyPem), permissions: "0600" },
+              ]
+            : [];
         this.dataVolume = new docker.Volume(
             `${name}-data`,
             { name: `${args.namePrefix}-caddy-data`, labels: [{ label: "org.byte-runner.data", value: "caddy" }] },
@@ -45,11 +66,11 @@ export class Proxy extends pulumi.ComponentResource {
                 networks: [{ name: args.edgeNetwork, aliases: ["caddy"] }],
                 command: ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"],
                 clearEnv: { XDG_DATA_HOME: "/data", XDG_CONFIG_HOME: "/config" },
-                uploads: [{ file: "/etc/caddy/Caddyfile", content: this.caddyfile, permissions: "0644" }],
+                uploads: [{ file: "/etc/caddy/Caddyfile", content: this.caddyfile, permissions: "0644" }, ...certificateUploads],
                 ports: [
                     { internal: 80, external: 80, protocol: "tcp" },
+                    // TCP only: the host firewall opens TCP 80/443 (no HTTP/3 over UDP).
                     { internal: 443, external: 443, protocol: "tcp" },
-                    { internal: 443, external: 443, protocol: "udp" },
                 ],
                 volumes: [{ volumeName: this.dataVolume.name, containerPath: "/data" }],
                 // busybox wget in the official image, curl in others.

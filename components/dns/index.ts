@@ -1,0 +1,2 @@
+export * from "./dns";
+export * from "./records";

@@ -1,0 +1,53 @@
+import { DnsTarget } from "../../config";
+
+export interface DnsRecordSpec {
+    /** Pulumi resource name: stable across a flip, so the flip is an update of the same record. */
+    resourceName: string;
+    name: string;
+    type: "A" | "AAAA" | "CNAME";
+    content: string;
+    proxied: boolean;
+    /** 1 = automatic (Cloudflare's value for proxied records). */
+    ttl: number;
+}
+
+export interface DnsPlanArgs {
+    domain: string;
+    frontendHost: string;
+    apiHost: string;
+    target: DnsTarget;
+    legacyFrontendTarget: string;
+    legacyApiTarget: string;
+    ipv4Address: string;
+    ipv6Address: string;
+    proxied: boolean;
+    ttl: number;
+}
+
+/**
+ * The records the product needs, pointed at the old hosts (legacy) or at the VPS (vps).
+ * Pure, so the cutover can be read and tested without any API.
+ */
+export function dnsRecords(a: DnsPlanArgs): DnsRecordSpec[] {
+    const ttl = a.proxied ? 1 : a.ttl;
+    const hosts = [
+        { id: "frontend", name: a.frontendHost, legacy: a.legacyFrontendTarget },
+        { id: "api", name: a.apiHost, legacy: a.legacyApiTarget },
+    ];
+    const records: DnsRecordSpec[] = [];
+    for (const h of hosts) {
+        if (a.target === "legacy") {
+            records.push({ resourceName: `dns-${h.id}`, name: h.name, type: "CNAME", content: h.legacy, proxied: a.proxied, ttl });
+        } else {
+            records.push({ resourceName: `dns-${h.id}`, name: h.name, type: "A", content: a.ipv4Address, proxied: a.proxied, ttl });
+            if (a.ipv6Address !== "") {
+                records.push({ resourceName: `dns-${h.id}-ipv6`, name: h.name, type: "AAAA", content: a.ipv6Address, proxied: a.proxied, ttl });
+            }
+        }
+    }
+    // www follows the apex whichever side serves it (Caddy redirects it to the apex).
+    if (a.frontendHost === a.domain) {
+        records.push({ resourceName: "dns-www", name: `www.${a.domain}`, type: "CNAME", content: a.domain, proxied: a.proxied, ttl });
+    }
+    return records;
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs one step of the data migration (dump, restore or verify) on the VPS, inside a
+# throwaway container of the Postgres image (so the client tools match the server's
+# major version), attached to the edge network (to reach Supabase) and to the internal
+# network (to reach the new Postgres). The pg-migrate tool's text comes as $3; the
+# secrets come as KEY=VALUE lines on stdin and only ever touch a 0600 file in a 0700
+# directory that is removed when the step ends.
+#
+# Usage: migration-step.sh STEP RUN_ID PG_MIGRATE_TEXT IMAGE EDGE_NETWORK INTERNAL_NETWORK < env
+set -euo pipefail
+
+die() { printf 'migration-step: error: %s\n' "$*" >&2; exit 1; }
+
+[[ $# -eq 6 ]] || die "usage: migration-step.sh STEP RUN_ID PG_MIGRATE_TEXT IMAGE EDGE_NETWORK INTERNAL_NETWORK < env"
+step=$1 run_id=$2 tool_text=$3 image=$4 edge_network=$5 internal_network=$6
+case $step in dump | restore | verify) ;; *) die "unknown step '$step' (dump, restore or verify)" ;; esac
+[[ $run_id =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || die "bad run id '$run_id'"
+
+base=/var/lib/byte-runner/migration
+run_dir=$base/$run_id
+umask 077
+mkdir -p "$run_dir/dump" "$base/bin"
+chmod 700 "$base" "$run_dir"
+printf '%s' "$tool_text" >"$base/bin/pg-migrate"
+chmod 755 "$base/bin" "$base/bin/pg-migrate"
+
+secrets=$(mktemp -d "$base/.env-XXXXXX")
+container="byte-runner-migration-$step-$run_id"
+cleanup() {
+    docker rm -f "$container" >/dev/null 2>&1 || true
+    rm -rf -- "$secrets"
+}
+trap cleanup EXIT
+cat >"$secrets/env"
+chmod 600 "$secrets/env"
+grep -q '^TARGET_DATABASE_URL=' "$secrets/env" || die "no TARGET_DATABASE_URL on stdin"
+
+docker rm -f "$container" >/dev/null 2>&1 || true
+docker create --name "$container" --network "$edge_network" --env-file "$secrets/env" \
+    --env DUMP_DIR=/dump/data \
+    --volume "$run_dir/dump:/dump" --volume "$base/bin:/opt/pg-migrate:ro" \
+    --entrypoint bash "$image" /opt/pg-migrate/pg-migrate "$step" >/dev/null
+docker network connect "$internal_network" "$container"
+# The secrets are now inside the container's config only; the file is not needed.
+rm -f -- "$secrets/env"
+
+printf 'migration-step: %s of run %s\n' "$step" "$run_id"
+status=0
+docker start -a "$container" || status=$?
+[[ $status -eq 0 ]] || die "$step failed with exit status $status (see the output above; pg-migrate --help explains the codes)"
+printf 'migration-step: %s of run %s succeeded\n' "$step" "$run_id"
