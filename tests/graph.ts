@@ -157,8 +157,9 @@ export async function buildGraph(
         return original(req, callback);
     };
 
-    // A fresh copy of the program for every run, and nowhere real to write SSH files to.
-    const sshDir = fs.mkdtempSync(path.join(os.tmpdir(), "byte-runner-graph-ssh-"));
+    // A fresh copy of the program for every run, and nowhere real to write SSH files to
+    // (a stable path: it is part of the Docker provider's settings, like on a real machine).
+    const sshDir = path.join(os.tmpdir(), "byte-runner-infra-graph", stack, "ssh");
     process.env.BYTE_RUNNER_SSH_DIR = sshDir;
     const programPath = require.resolve(path.join(REPO, "index.ts"));
     let outputs: Record<string, unknown>;

@@ -124,6 +124,14 @@ for (const stack of ["staging", "prod"] as const) {
             for (const r of dockerResources) assert.equal(r.provider, provider.name, `${r.name} does not use the ssh:// provider`);
         });
 
+        it("starts each container only after what it needs", () => {
+            const deps = (name: string) => container(g, name).dependsOn;
+            assert.ok(deps("pooler").includes("postgres-roles"), "pgbouncer before the roles exist");
+            assert.ok(deps("supertokens").includes("postgres-roles"), "SuperTokens before its role exists");
+            for (const needed of ["pooler", "supertokens"]) assert.ok(deps("backend").includes(needed), `backend before ${needed}`);
+            for (const needed of ["backend", "frontend"]) assert.ok(deps("proxy").includes(needed), `proxy before ${needed}`);
+        });
+
         it("routes each hostname through Caddy with security headers", () => {
             const caddyfile = String((container(g, "proxy").inputs.uploads as { content: string }[])[0].content);
             const { frontendHost, apiHost } = expectations[stack];

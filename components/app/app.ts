@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { AppConfig } from "../../config";
 import { LogRotation, NetworkAttachment, serviceContainer } from "../shared/container";
 import { serviceImage } from "../shared/image";
+import { childOf } from "../shared/options";
 
 export interface AppServiceArgs extends AppConfig {
     namePrefix: string;
@@ -45,7 +46,7 @@ export class AppService extends pulumi.ComponentResource {
             name,
             {
                 containerName: `${args.namePrefix}-${args.serviceName}`,
-                image: serviceImage(`${name}-image`, args.source, `${args.namePrefix}-${args.serviceName}`, { parent: this }),
+                image: serviceImage(`${name}-image`, args.source, `${args.namePrefix}-${args.serviceName}`, childOf(this, opts)),
                 networks,
                 clearEnv: this.clearEnv,
                 secretEnv: args.secretEnv,
@@ -53,7 +54,7 @@ export class AppService extends pulumi.ComponentResource {
                 limits: args.limits,
                 logRotation: args.logRotation,
             },
-            { parent: this },
+            childOf(this, opts),
         );
         this.registerOutputs({ upstream: this.upstream });
     }

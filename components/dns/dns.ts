@@ -1,5 +1,6 @@
 import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
+import { childOf } from "../shared/options";
 import { DnsPlanArgs, dnsRecords } from "./records";
 
 export interface DnsArgs extends DnsPlanArgs {
@@ -34,10 +35,9 @@ export class Dns extends pulumi.ComponentResource {
                         comment: `byte-runner-infra: ${args.target}`,
                     },
                     {
-                        parent: this,
+                        ...childOf(this, opts, args.target === "vps" ? args.cutoverGate : []),
                         // A name cannot hold a CNAME and an A record at once: a type change deletes first.
                         deleteBeforeReplace: true,
-                        dependsOn: args.target === "vps" ? args.cutoverGate : [],
                     },
                 ),
         );

@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { readScript, REPO_ROOT, scriptCommand, sha256 } from "../shared/naming";
+import { childOf } from "../shared/options";
 
 export interface FirewallArgs {
     connection: command.types.input.remote.ConnectionArgs;
@@ -64,7 +65,7 @@ export class Firewall extends pulumi.ComponentResource {
                 delete: scriptCommand(SCRIPT, ["--remove"], { sudo: args.sudo }),
                 triggers: [sha256(readScript(SCRIPT)), sha256(this.settings)],
             },
-            { parent: this },
+            childOf(this, opts),
         );
         this.registerOutputs({});
     }

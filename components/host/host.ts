@@ -4,6 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { readScript, scriptCommand, sha256 } from "../shared/naming";
+import { childOf } from "../shared/options";
 
 export interface HostArgs {
     address: string;
@@ -76,7 +77,7 @@ export class Host extends pulumi.ComponentResource {
                 // A new script, or new settings, runs the bootstrap again (it is idempotent).
                 triggers: [sha256(script), a.swapMb, a.logMaxSizeMb, a.logMaxFiles],
             },
-            { parent: this },
+            childOf(this, opts),
         );
 
         // Docker's ssh:// transport runs the system ssh: give it the key and the pinned host key.
@@ -98,7 +99,7 @@ export class Host extends pulumi.ComponentResource {
         this.docker = new docker.Provider(
             `${name}-docker`,
             { host: `ssh://${a.sshUser}@${a.address}:${a.sshPort}`, sshOpts },
-            { parent: this, dependsOn: [this.bootstrap] },
+            childOf(this, opts, [this.bootstrap]),
         );
         this.registerOutputs({ sshTarget: this.sshTarget });
     }

@@ -1,6 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { readScript, scriptCommand } from "../shared/naming";
+import { childOf } from "../shared/options";
 
 export interface MigrationArgs {
     connection: command.types.input.remote.ConnectionArgs;
@@ -74,7 +75,7 @@ export class Migration extends pulumi.ComponentResource {
                     // The output is pg-migrate's report (never a URL); keep it in the log and state.
                     logging: "stdoutAndStderr",
                 },
-                { parent: this, dependsOn: previous ? [previous] : [] },
+                childOf(this, opts, previous ? [previous] : []),
             );
             steps[step] = previous;
         }

@@ -1,5 +1,6 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { childOf } from "../shared/options";
 
 export interface NetworksArgs {
     /** Prefix of the Docker network names, e.g. byte-runner-prod. */
@@ -17,11 +18,11 @@ export class Networks extends pulumi.ComponentResource {
 
     constructor(name: string, args: NetworksArgs, opts?: pulumi.ComponentResourceOptions) {
         super("byte-runner:network:Networks", name, {}, opts);
-        this.edge = new docker.Network(`${name}-edge`, { name: `${args.namePrefix}-edge`, driver: "bridge" }, { parent: this });
+        this.edge = new docker.Network(`${name}-edge`, { name: `${args.namePrefix}-edge`, driver: "bridge" }, childOf(this, opts));
         this.internal = new docker.Network(
             `${name}-internal`,
             { name: `${args.namePrefix}-internal`, driver: "bridge", internal: true },
-            { parent: this },
+            childOf(this, opts),
         );
         this.registerOutputs({ edge: this.edge.name, internal: this.internal.name });
     }

@@ -5,6 +5,7 @@ import { Limits } from "../../config";
 import { LogRotation, serviceContainer } from "../shared/container";
 import { serviceImage } from "../shared/image";
 import { PGBOUNCER_PORT, pgbouncerIni, pgbouncerUserlist } from "./pgbouncer";
+import { childOf } from "../shared/options";
 
 export interface PoolerArgs {
     image: string;
@@ -40,7 +41,7 @@ export class Pooler extends pulumi.ComponentResource {
 
     constructor(name: string, args: PoolerArgs, opts?: pulumi.ComponentResourceOptions) {
         super("byte-runner:pooler:Pooler", name, {}, opts);
-        const statsPassword = new random.RandomPassword(`${name}-stats-password`, { length: 32, special: false }, { parent: this }).result;
+        const statsPassword = new random.RandomPassword(`${name}-stats-password`, { length: 32, special: false }, childOf(this, opts)).result;
         this.ini = pgbouncerIni({
             databases: [{ name: args.database, host: args.serverHost, port: args.serverPort, dbname: args.database }],
             defaultPoolSize: args.defaultPoolSize,
@@ -54,7 +55,7 @@ export class Pooler extends pulumi.ComponentResource {
             name,
             {
                 containerName: `${args.namePrefix}-pgbouncer`,
-                image: serviceImage(`${name}-image`, args.image, "", { parent: this }),
+                image: serviceImage(`${name}-image`, args.image, "", childOf(this, opts)),
                 networks: [{ name: args.internalNetwork, aliases: [POOLER_HOST] }],
                 command: ["pgbouncer", "/etc/pgbouncer/pgbouncer.ini"],
                 uploads: [
@@ -66,7 +67,7 @@ export class Pooler extends pulumi.ComponentResource {
                 limits: args.limits,
                 logRotation: args.logRotation,
             },
-            { parent: this },
+            childOf(this, opts),
         );
         this.databaseUrl = pulumi.secret(
             pulumi.interpolate`postgresql://${args.role}:${args.rolePassword}@${POOLER_HOST}:${PGBOUNCER_PORT}/${args.database}`,

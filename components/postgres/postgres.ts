@@ -7,6 +7,7 @@ import { LogRotation, serviceContainer } from "../shared/container";
 import { serviceImage } from "../shared/image";
 import { readScript, scriptCommand, sha256 } from "../shared/naming";
 import { postgresCommand, postgresSettings } from "./settings";
+import { childOf } from "../shared/options";
 
 export interface DatabaseSpec {
     /** Role that owns the database and nothing else. */
@@ -59,7 +60,7 @@ export class Postgres extends pulumi.ComponentResource {
         this.settings = postgresSettings(args.limits.memoryMb, args.maxConnections, args.logMinDurationMs);
 
         const password = (id: string) =>
-            new random.RandomPassword(`${name}-${id}-password`, { length: 32, special: false }, { parent: this }).result;
+            new random.RandomPassword(`${name}-${id}-password`, { length: 32, special: false }, childOf(this, opts)).result;
         this.superuserPassword = password("superuser");
         this.passwords = Object.fromEntries(args.databases.map((d) => [d.role, password(d.role)]));
 
@@ -67,14 +68,14 @@ export class Postgres extends pulumi.ComponentResource {
         this.volume = new docker.Volume(
             `${name}-data`,
             { name: `${args.namePrefix}-pgdata`, labels: [{ label: "org.byte-runner.data", value: "postgres" }] },
-            { parent: this, retainOnDelete: true },
+            { ...childOf(this, opts), retainOnDelete: true },
         );
 
         this.container = serviceContainer(
             name,
             {
                 containerName: this.containerName,
-                image: serviceImage(`${name}-image`, args.image, "", { parent: this }),
+                image: serviceImage(`${name}-image`, args.image, "", childOf(this, opts)),
                 networks: [{ name: args.internalNetwork, aliases: [POSTGRES_HOST] }],
                 clearEnv: { PGDATA: "/var/lib/postgresql/data/pgdata" },
                 secretEnv: { POSTGRES_PASSWORD: this.superuserPassword },
@@ -87,7 +88,7 @@ export class Postgres extends pulumi.ComponentResource {
                 // A clean shutdown checkpoint instead of crash recovery on the next start.
                 stopTimeoutSeconds: 120,
             },
-            { parent: this },
+            childOf(this, opts),
         );
 
         const rolesStdin = pulumi.secret(
@@ -104,7 +105,7 @@ export class Postgres extends pulumi.ComponentResource {
                 // Again on a new container (fresh volume) or a new script.
                 triggers: [this.container.id, sha256(readScript(ROLES_SCRIPT))],
             },
-            { parent: this, dependsOn: [this.container] },
+            childOf(this, opts, [this.container]),
         );
 
         this.registerOutputs({ containerName: this.containerName, volume: this.volume.name });

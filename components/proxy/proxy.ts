@@ -4,6 +4,7 @@ import { Limits, TlsMode } from "../../config";
 import { LogRotation, serviceContainer } from "../shared/container";
 import { serviceImage } from "../shared/image";
 import { ORIGIN_CERT_FILE, ORIGIN_KEY_FILE, Route, caddyfile } from "./caddyfile";
+import { childOf } from "../shared/options";
 
 export interface ProxyArgs {
     /** Pinned Caddy image. */
@@ -56,13 +57,13 @@ export class Proxy extends pulumi.ComponentResource {
         this.dataVolume = new docker.Volume(
             `${name}-data`,
             { name: `${args.namePrefix}-caddy-data`, labels: [{ label: "org.byte-runner.data", value: "caddy" }] },
-            { parent: this, retainOnDelete: true },
+            { ...childOf(this, opts), retainOnDelete: true },
         );
         this.container = serviceContainer(
             name,
             {
                 containerName: `${args.namePrefix}-caddy`,
-                image: serviceImage(`${name}-image`, args.image, "", { parent: this }),
+                image: serviceImage(`${name}-image`, args.image, "", childOf(this, opts)),
                 networks: [{ name: args.edgeNetwork, aliases: ["caddy"] }],
                 command: ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"],
                 clearEnv: { XDG_DATA_HOME: "/data", XDG_CONFIG_HOME: "/config" },
@@ -81,7 +82,7 @@ export class Proxy extends pulumi.ComponentResource {
                 limits: args.limits,
                 logRotation: args.logRotation,
             },
-            { parent: this },
+            childOf(this, opts),
         );
         this.registerOutputs({});
     }

@@ -4,6 +4,7 @@ import * as random from "@pulumi/random";
 import { Limits } from "../../config";
 import { LogRotation, serviceContainer } from "../shared/container";
 import { serviceImage } from "../shared/image";
+import { childOf } from "../shared/options";
 
 export interface SuperTokensArgs {
     /** Pinned supertokens-postgresql image (never latest). */
@@ -35,7 +36,7 @@ export class SuperTokens extends pulumi.ComponentResource {
 
     constructor(name: string, args: SuperTokensArgs, opts?: pulumi.ComponentResourceOptions) {
         super("byte-runner:supertokens:SuperTokens", name, {}, opts);
-        this.apiKey = pulumi.secret(new random.RandomBytes(`${name}-api-key`, { length: 32 }, { parent: this }).hex);
+        this.apiKey = pulumi.secret(new random.RandomBytes(`${name}-api-key`, { length: 32 }, childOf(this, opts)).hex);
         const databaseUrl = pulumi.output(args.databaseUrl).apply((url) => {
             // The core refuses postgres:// at start-up; catch it here, before anything runs.
             if (!url.startsWith("postgresql://")) throw new Error("SuperTokens' POSTGRESQL_CONNECTION_URI must start with postgresql://");
@@ -46,7 +47,7 @@ export class SuperTokens extends pulumi.ComponentResource {
             name,
             {
                 containerName: `${args.namePrefix}-supertokens`,
-                image: serviceImage(`${name}-image`, args.image, "", { parent: this }),
+                image: serviceImage(`${name}-image`, args.image, "", childOf(this, opts)),
                 networks: [{ name: args.internalNetwork, aliases: [SUPERTOKENS_HOST] }],
                 clearEnv: {
                     POSTGRESQL_CONNECTION_POOL_SIZE: String(args.poolSize ?? 10),
@@ -57,7 +58,7 @@ export class SuperTokens extends pulumi.ComponentResource {
                 limits: args.limits,
                 logRotation: args.logRotation,
             },
-            { parent: this },
+            childOf(this, opts),
         );
         this.registerOutputs({ connectionUri: this.connectionUri });
     }

@@ -1,6 +1,7 @@
 import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
+import { childOf } from "../shared/options";
 
 export interface OriginCertificateArgs {
     zoneId: string;
@@ -24,19 +25,19 @@ export class OriginCertificate extends pulumi.ComponentResource {
 
     constructor(name: string, args: OriginCertificateArgs, opts?: pulumi.ComponentResourceOptions) {
         super("byte-runner:tls:OriginCertificate", name, {}, opts);
-        const key = new tls.PrivateKey(`${name}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, { parent: this });
+        const key = new tls.PrivateKey(`${name}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, childOf(this, opts));
         const csr = new tls.CertRequest(
             `${name}-csr`,
             { privateKeyPem: key.privateKeyPem, dnsNames: args.hostnames, subject: { commonName: args.hostnames[0], organization: "byte-runner" } },
-            { parent: this },
+            childOf(this, opts),
         );
         const certificate = new cloudflare.OriginCaCertificate(
             `${name}-cert`,
             { csr: csr.certRequestPem, hostnames: args.hostnames, requestType: "origin-ecc", requestedValidity: VALIDITY_DAYS },
-            { parent: this },
+            childOf(this, opts),
         );
         if (args.manageZoneSettings) {
-            new cloudflare.ZoneSetting(`${name}-ssl-strict`, { zoneId: args.zoneId, settingId: "ssl", value: "strict" }, { parent: this });
+            new cloudflare.ZoneSetting(`${name}-ssl-strict`, { zoneId: args.zoneId, settingId: "ssl", value: "strict" }, childOf(this, opts));
         }
         this.certificatePem = certificate.certificate;
         this.privateKeyPem = pulumi.secret(key.privateKeyPem);

@@ -1,0 +1,135 @@
+// The edge, from the graph: a DNS flip changes DNS records and nothing else, the prod
+// cutover waits for the migration's verify step, and each TLS mode wires Caddy right.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { buildGraph, committedConfig, Graph, GraphResource, SECRET, StackConfigInput } from "./graph";
+
+const DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord";
+
+function withValues(stack: string, values: Record<string, string>, secrets: Record<string, string> = {}): StackConfigInput {
+    const c = committedConfig(stack);
+    Object.assign(c.values, values, secrets);
+    c.secretKeys.push(...Object.keys(secrets));
+    return c;
+}
+
+/** Resources whose inputs differ between two graphs (added, removed or changed), by name. */
+function changed(a: Graph, b: Graph): string[] {
+    const key = (r: GraphResource) => `${r.type}::${r.name}`;
+    const left = new Map(a.resources.map((r) => [key(r), JSON.stringify(r.revealed)]));
+    const right = new Map(b.resources.map((r) => [key(r), JSON.stringify(r.revealed)]));
+    return [...new Set([...left.keys(), ...right.keys()])].filter((k) => left.get(k) !== right.get(k)).sort();
+}
+
+const records = (g: Graph) =>
+    Object.fromEntries(g.resources.filter((r) => r.type === DNS_RECORD).map((r) => [r.name, `${r.inputs.type} ${r.inputs.name} -> ${r.inputs.content}`]));
+
+const MIGRATION = { "migration.runId": "2026-12-01" };
+const SOURCE = { "migration.sourceDatabaseUrl": "postgresql://postgres.ref:supabase-secret-pw@aws-0-eu-central-1.pooler.supabase.com:5432/postgres" };
+
+for (const stack of ["staging", "prod"]) {
+    describe(`DNS cutover in ${stack}`, () => {
+        it("flipping dns.target changes the DNS records and nothing else, and flipping back restores them", async () => {
+            const legacy = await buildGraph(stack, withValues(stack, { ...MIGRATION }, SOURCE));
+            const vps = await buildGraph(stack, withValues(stack, { ...MIGRATION, "dns.target": "vps" }, SOURCE));
+            const diff = changed(legacy, vps);
+            assert.ok(diff.length >= 2, "the flip must change records");
+            for (const k of diff) assert.ok(k.startsWith(`${DNS_RECORD}::`), `the flip changes ${k}`);
+            const back = await buildGraph(stack, withValues(stack, { ...MIGRATION }, SOURCE));
+            assert.deepEqual(changed(legacy, back), []);
+        });
+
+        it("points at the old hosts (CNAME) with legacy and at the VPS (A) with vps, proxied", async () => {
+            const legacy = records(await buildGraph(stack));
+            const vps = records(await buildGraph(stack, withValues(stack, { ...MIGRATION, "dns.target": "vps" }, SOURCE)));
+            const host = stack === "prod" ? "byte-runner.app" : "staging.byte-runner.app";
+            const address = stack === "prod" ? "203.0.113.10" : "203.0.113.20";
+            assert.match(legacy["dns-frontend"], new RegExp(`^CNAME ${host.replace(/\./g, "\\.")} -> byte-runner-frontend-.*\\.up\\.railway\\.app$`));
+            assert.equal(vps["dns-frontend"], `A ${host} -> ${address}`);
+            assert.equal(vps["dns-api"], `A api.${host} -> ${address}`);
+            if (stack === "prod") assert.equal(vps["dns-www"], "CNAME www.byte-runner.app -> byte-runner.app");
+            for (const r of (await buildGraph(stack)).resources.filter((x) => x.type === DNS_RECORD)) {
+                assert.equal(r.inputs.proxied, true);
+                assert.equal(r.inputs.ttl, 1);
+            }
+        });
+    });
+}
+
+describe("prod cutover gate", () => {
+    it("makes every record wait for the migration's verify step when pointing at the VPS", async () => {
+        const g = await buildGraph("prod", withValues("prod", { ...MIGRATION, "dns.target": "vps" }, SOURCE));
+        const verify = g.resources.find((r) => r.name === "migration-verify");
+        assert.ok(verify, "no verify step");
+        for (const r of g.resources.filter((x) => x.type === DNS_RECORD)) assert.ok(r.dependsOn.includes("migration-verify"), `${r.name} does not wait`);
+        // Steps in order, each once per run id, the source URL only in the secret stdin.
+        assert.ok(g.resources.find((r) => r.name === "migration-restore")?.dependsOn.includes("migration-dump"));
+        assert.ok(verify.dependsOn.includes("migration-restore"));
+        for (const step of ["dump", "restore", "verify"]) {
+            const r = g.resources.find((x) => x.name === `migration-${step}`);
+            assert.deepEqual(r?.inputs.triggers, ["2026-12-01"]);
+            assert.equal(r?.inputs.stdin, SECRET);
+            assert.equal(r?.inputs.delete, undefined, "a migration step must never delete anything");
+        }
+        assert.ok(!JSON.stringify(g.resources.map((r) => r.inputs)).includes("supabase-secret-pw"));
+    });
+
+    it("with the override, records do not wait and nothing else changes", async () => {
+        const g = await buildGraph("prod", withValues("prod", { "dns.target": "vps", "dns.allowUnverifiedCutover": "true" }));
+        for (const r of g.resources.filter((x) => x.type === DNS_RECORD)) assert.deepEqual(r.dependsOn, []);
+        assert.equal(g.resources.filter((r) => r.type.startsWith("byte-runner:migration")).length, 0);
+    });
+});
+
+describe("TLS modes", () => {
+    const caddy = (g: Graph) => g.resources.find((r) => r.type === "docker:index/container:Container" && r.name === "proxy");
+    const caddyfileOf = (g: Graph) => String((caddy(g)?.inputs.uploads as { file: string; content: string }[]).find((u) => u.file === "/etc/caddy/Caddyfile")?.content);
+
+    it("origin-ca: key and CSR made as code, certificate from Cloudflare, key only as a secret", async () => {
+        const g = await buildGraph("prod");
+        const types = g.resources.map((r) => r.type);
+        for (const t of ["tls:index/privateKey:PrivateKey", "tls:index/certRequest:CertRequest", "cloudflare:index/originCaCertificate:OriginCaCertificate"]) {
+            assert.ok(types.includes(t), `missing ${t}`);
+        }
+        const cert = g.resources.find((r) => r.type === "cloudflare:index/originCaCertificate:OriginCaCertificate");
+        assert.deepEqual(cert?.inputs.hostnames, ["byte-runner.app", "api.byte-runner.app", "www.byte-runner.app"]);
+        assert.equal(g.resources.find((r) => r.type === "cloudflare:index/zoneSetting:ZoneSetting")?.inputs.value, "strict");
+        const uploads = caddy(g)?.inputs.uploads as { file: string; content: string; permissions: string }[];
+        const key = uploads.find((u) => u.file === "/etc/caddy/tls/origin.key");
+        assert.deepEqual({ content: key?.content, permissions: key?.permissions }, { content: SECRET, permissions: "0600" });
+        assert.match(caddyfileOf(g), /^\ttls \/etc\/caddy\/tls\/origin\.pem \/etc\/caddy\/tls\/origin\.key$/m);
+        assert.match(caddyfileOf(g), /^www\.byte-runner\.app \{[^}]*redir https:\/\/byte-runner\.app\{uri\} permanent/m);
+    });
+
+    it("acme: records not proxied, no tls line, Caddy's automatic HTTPS with the contact e-mail", async () => {
+        const g = await buildGraph(
+            "staging",
+            withValues("staging", { "proxy.tlsMode": "acme", "dns.proxied": "false", "firewall.cloudflareOnly": "false", "proxy.acmeEmail": "ops@byte-runner.app" }),
+        );
+        assert.doesNotMatch(caddyfileOf(g), /^\ttls /m);
+        assert.match(caddyfileOf(g), /^\temail ops@byte-runner\.app$/m);
+        assert.equal(g.resources.filter((r) => r.type.startsWith("tls:")).length, 0);
+        for (const r of g.resources.filter((x) => x.type === DNS_RECORD)) assert.deepEqual([r.inputs.proxied, r.inputs.ttl], [false, 300]);
+    });
+
+    it("internal: Caddy's own CA, no certificate resources, no Cloudflare needed", async () => {
+        const g = await buildGraph("staging", withValues("staging", { "proxy.tlsMode": "internal", "dns.zoneId": "", "firewall.cloudflareOnly": "false" }));
+        assert.match(caddyfileOf(g), /^\ttls internal$/m);
+        assert.equal(g.resources.filter((r) => r.type.startsWith("cloudflare:") || r.type.startsWith("tls:")).length, 0);
+    });
+});
+
+describe("firewall in the stack", () => {
+    it("applies the firewall script with settings on stdin, Cloudflare ranges from the committed list", async () => {
+        const g = await buildGraph("prod");
+        const fw = g.resources.find((r) => r.name === "firewall-apply");
+        assert.ok(fw);
+        const stdin = String(fw.inputs.stdin);
+        assert.match(stdin, /^SSH_PORT=22$/m);
+        assert.match(stdin, /^PUBLIC_PORTS=80 443$/m);
+        assert.match(stdin, /^CLOUDFLARE_ONLY=1$/m);
+        assert.match(stdin, /^CLOUDFLARE_RANGES=(\S+\/\d+ )+\S+\/\d+$/m);
+        assert.match(String(fw.inputs.delete), /--remove/);
+        assert.ok(fw.dependsOn.includes("vps-bootstrap"));
+    });
+});
