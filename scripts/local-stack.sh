@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# The `local` stack: this machine as the VPS. One command per phase, each idempotent.
+#   bash scripts/local-stack.sh setup     toolchain, Docker engine, images, sshd, stack config
+#   bash scripts/local-stack.sh up        pulumi up --stack local, then print the URLs
+#   bash scripts/local-stack.sh urls      the URLs and how to reach them with curl
+#   bash scripts/local-stack.sh destroy   pulumi destroy (the data volume stays)
+# Run as root after scripts/install-deps.sh.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+phase() { printf '\n[local-stack] == %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
+die() { printf '[local-stack] error: %s\n' "$*" >&2; exit 1; }
+
+STACK=local
+
+pulumi_env() {
+    # shellcheck source-path=SCRIPTDIR source=pulumi-env.sh
+    source "$repo/scripts/pulumi-env.sh"
+    command -v pulumi >/dev/null || die "no pulumi: run bash scripts/pulumi-toolchain.sh"
+}
+
+# Copies the template and pins this machine's host key and client key into the stack.
+write_stack_config() {
+    eval "$(bash scripts/local-vps/sshd.sh env)"
+    : "${LOCAL_VPS_SSH_HOST_KEY:?}" "${LOCAL_VPS_SSH_PRIVATE_KEY_FILE:?}"
+    pulumi stack select "$STACK" >/dev/null 2>&1 || pulumi stack init "$STACK" --secrets-provider passphrase >/dev/null
+    local tmp
+    tmp=$(mktemp Pulumi.local.yaml.XXXXXX)
+    # Keep the encryption salt of an existing file: it belongs to the stack's secrets.
+    if [[ -f Pulumi.local.yaml ]] && grep -q '^encryptionsalt:' Pulumi.local.yaml; then
+        grep '^encryptionsalt:' Pulumi.local.yaml >"$tmp"
+    fi
+    cat scripts/local-vps/Pulumi.local.template.yaml >>"$tmp"
+    mv "$tmp" Pulumi.local.yaml
+    pulumi config set --stack "$STACK" host.sshHostKey "$LOCAL_VPS_SSH_HOST_KEY"
+    # Through stdin: never on a command line.
+    pulumi config set --stack "$STACK" --secret host.sshPrivateKey <"$LOCAL_VPS_SSH_PRIVATE_KEY_FILE"
+}
+
+setup() {
+    phase "Pulumi toolchain (built from Go modules on first use; cached afterwards)"
+    bash scripts/pulumi-toolchain.sh
+    phase "Docker engine"
+    bash scripts/local-vps/dockerd.sh start
+    phase "stand-in images (debootstrap base on first use)"
+    bash scripts/local-vps/images.sh
+    phase "sshd on 127.0.0.1"
+    bash scripts/local-vps/sshd.sh start
+    phase "stack config"
+    pulumi_env
+    write_stack_config
+}
+
+urls() {
+    pulumi_env
+    local frontend api
+    frontend=$(pulumi stack output --stack "$STACK" frontendUrl)
+    api=$(pulumi stack output --stack "$STACK" apiUrl)
+    cat <<TXT
+
+byte-runner (local stack) is up:
+  frontend  $frontend
+  api       $api/health
+Caddy serves them with its internal CA on 127.0.0.1:443; to try them:
+  docker exec byte-runner-local-caddy cat /data/caddy/pki/authorities/local/root.crt > /tmp/byte-runner-local-ca.crt
+  curl --cacert /tmp/byte-runner-local-ca.crt --resolve ${frontend#https://}:443:127.0.0.1 $frontend
+  curl --cacert /tmp/byte-runner-local-ca.crt --resolve ${api#https://}:443:127.0.0.1 $api/health
+TXT
+}
+
+case ${1:-} in
+    setup) setup ;;
+    up)
+        pulumi_env
+        phase "pulumi up --stack $STACK"
+        pulumi up --stack "$STACK" --yes --skip-preview --non-interactive
+        urls
+        ;;
+    urls) urls ;;
+    destroy)
+        pulumi_env
+        phase "pulumi destroy --stack $STACK (the data volume is kept)"
+        pulumi destroy --stack "$STACK" --yes --non-interactive
+        ;;
+    *) die "usage: local-stack.sh setup|up|urls|destroy" ;;
+esac

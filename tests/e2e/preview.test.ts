@@ -1,0 +1,20 @@
+// `pulumi preview` of the committed stacks with the real engine and every real provider,
+// offline and with placeholder credentials: what pull-request checks run.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { explain, run } from "./pulumi";
+
+for (const stack of ["staging", "prod"]) {
+    describe(`pulumi preview --stack ${stack}`, () => {
+        it("finishes with no error and shows the whole stack to create", () => {
+            const r = run("bash", ["scripts/preview.sh", stack], { timeoutMs: 15 * 60_000 });
+            assert.equal(r.status, 0, explain(r));
+            const out = r.stdout + r.stderr;
+            assert.doesNotMatch(out, /^\s*error: /m);
+            for (const needle of ["docker:index/container:Container", "cloudflare:index/dnsRecord:DnsRecord", "command:remote:Command", "byte-runner-infra"]) {
+                assert.ok(out.includes(needle) || out.includes(needle.split(":").pop() ?? needle), `${needle} not in the preview`);
+            }
+            assert.match(out, /\d+ to create/);
+        });
+    });
+}

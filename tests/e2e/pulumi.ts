@@ -1,0 +1,38 @@
+// Helpers for the end-to-end suite: the real Pulumi CLI with the project's offline
+// environment (scripts/pulumi-env.sh), and docker/curl on this machine.
+import { spawnSync, SpawnSyncReturns } from "node:child_process";
+import * as path from "node:path";
+
+export const REPO = path.resolve(__dirname, "..", "..");
+
+export interface Run {
+    status: number;
+    stdout: string;
+    stderr: string;
+}
+
+function done(r: SpawnSyncReturns<string>): Run {
+    return { status: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+}
+
+/** Runs `pulumi <args>` in the repo with scripts/pulumi-env.sh sourced. */
+export function pulumi(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Run {
+    return done(
+        spawnSync("bash", ["-c", 'source scripts/pulumi-env.sh && exec pulumi "$@"', "pulumi", ...args], {
+            cwd: REPO,
+            input: opts.input,
+            encoding: "utf8",
+            timeout: opts.timeoutMs ?? 20 * 60_000,
+            maxBuffer: 64 * 1024 * 1024,
+        }),
+    );
+}
+
+export function run(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Run {
+    return done(spawnSync(cmd, args, { cwd: REPO, input: opts.input, encoding: "utf8", timeout: opts.timeoutMs ?? 5 * 60_000, maxBuffer: 64 * 1024 * 1024 }));
+}
+
+/** Explains a failed command in an assertion message (tail of its output). */
+export function explain(r: Run): string {
+    return `exit ${r.status}\n--- stdout (tail)\n${r.stdout.slice(-4000)}\n--- stderr (tail)\n${r.stderr.slice(-4000)}`;
+}
