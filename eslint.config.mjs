@@ -1,4 +1,5 @@
 import js from "@eslint/js";
+import globals from "globals";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
@@ -9,5 +10,11 @@ export default tseslint.config(
         rules: {
             "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
         },
+    },
+    {
+        // The stand-in images' small Node servers: plain CommonJS run by Debian's node.
+        files: ["scripts/local-vps/images/**/*.js"],
+        languageOptions: { sourceType: "commonjs", globals: { ...globals.node } },
+        rules: { "@typescript-eslint/no-require-imports": "off" },
     },
 );
