@@ -1,4 +1,4 @@
-import { DnsTarget } from "../../config";
+import { StackConfig } from "../../config";
 
 export interface DnsRecordSpec {
     /** Pulumi resource name: stable across a flip, so the flip is an update of the same record. */
@@ -11,18 +11,12 @@ export interface DnsRecordSpec {
     ttl: number;
 }
 
-export interface DnsPlanArgs {
-    domain: string;
-    frontendHost: string;
-    apiHost: string;
-    target: DnsTarget;
-    legacyFrontendTarget: string;
-    legacyApiTarget: string;
-    ipv4Address: string;
-    ipv6Address: string;
-    proxied: boolean;
-    ttl: number;
-}
+/** What the records depend on: the stack's dns settings and its hostnames. */
+export type DnsPlanArgs = Pick<
+    StackConfig<unknown>["dns"],
+    "target" | "legacyFrontendTarget" | "legacyApiTarget" | "ipv4Address" | "ipv6Address" | "proxied" | "ttl"
+> &
+    Pick<StackConfig<unknown>, "domain" | "frontendHost" | "apiHost">;
 
 /**
  * The records the product needs, pointed at the old hosts (legacy) or at the VPS (vps).
