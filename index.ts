@@ -65,7 +65,7 @@ const pooler = new Pooler(
     { ...onHost, dependsOn: [postgres.roles] },
 );
 
-// Migration day: Supabase -> this Postgres (dump -> restore -> verify), once per migration.runId.
+// Migration day: Supabase -> this Postgres (dump -> restore -> verify), once per migrationRunId.
 const migration =
     cfg.migration &&
     new Migration(
@@ -157,7 +157,7 @@ new Proxy(
 );
 if (cfg.dns.zoneId !== "") {
     if (cfg.dns.target === "vps" && !migration) {
-        pulumi.log.warn(`DNS points at the VPS without a verified data migration in stack ${cfg.stack} (dns.allowUnverifiedCutover).`);
+        pulumi.log.warn(`DNS points at the VPS without a verified data migration in stack ${cfg.stack} (dnsAllowUnverifiedCutover).`);
     }
     new Dns("dns", {
         ...cfg.dns,

@@ -23,8 +23,9 @@ export function pulumiYaml(): string {
     for (const k of CONFIG_KEYS) {
         config[k.key] = {
             type: k.type,
+            ...(k.type === "array" ? { items: { type: "string" } } : {}),
             description: k.description,
-            ...(k.default !== undefined ? { default: k.default } : {}),
+            ...(k.default !== undefined ? { default: k.default } : k.optional ? { default: "" } : {}),
             ...(k.secret ? { secret: true } : {}),
         };
     }

@@ -33,9 +33,9 @@ write_stack_config() {
     fi
     cat scripts/local-vps/Pulumi.local.template.yaml >>"$tmp"
     mv "$tmp" Pulumi.local.yaml
-    pulumi config set --stack "$STACK" host.sshHostKey "$LOCAL_VPS_SSH_HOST_KEY"
+    pulumi config set --stack "$STACK" hostSshHostKey "$LOCAL_VPS_SSH_HOST_KEY"
     # Through stdin: never on a command line.
-    pulumi config set --stack "$STACK" --secret host.sshPrivateKey <"$LOCAL_VPS_SSH_PRIVATE_KEY_FILE"
+    pulumi config set --stack "$STACK" --secret hostSshPrivateKey <"$LOCAL_VPS_SSH_PRIVATE_KEY_FILE"
 }
 
 setup() {

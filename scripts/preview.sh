@@ -24,7 +24,7 @@ cp "Pulumi.$stack.yaml" "$config"
 if [[ ! -f $work/placeholder_ed25519 ]]; then
     ssh-keygen -q -t ed25519 -N '' -C placeholder -f "$work/placeholder_ed25519"
 fi
-pulumi config set --stack "$stack" --config-file "$config" --secret host.sshPrivateKey <"$work/placeholder_ed25519"
+pulumi config set --stack "$stack" --config-file "$config" --secret hostSshPrivateKey <"$work/placeholder_ed25519"
 printf 'placeholder%s' "$(printf '0%.0s' $(seq 1 32))" |
     pulumi config set --stack "$stack" --config-file "$config" --secret cloudflare:apiToken
 

@@ -24,14 +24,14 @@ function changed(a: Graph, b: Graph): string[] {
 const records = (g: Graph) =>
     Object.fromEntries(g.resources.filter((r) => r.type === DNS_RECORD).map((r) => [r.name, `${r.inputs.type} ${r.inputs.name} -> ${r.inputs.content}`]));
 
-const MIGRATION = { "migration.runId": "2026-12-01" };
-const SOURCE = { "migration.sourceDatabaseUrl": "postgresql://postgres.ref:supabase-secret-pw@aws-0-eu-central-1.pooler.supabase.com:5432/postgres" };
+const MIGRATION = { "migrationRunId": "2026-12-01" };
+const SOURCE = { "migrationSourceDatabaseUrl": "postgresql://postgres.ref:supabase-secret-pw@aws-0-eu-central-1.pooler.supabase.com:5432/postgres" };
 
 for (const stack of ["staging", "prod"]) {
     describe(`DNS cutover in ${stack}`, () => {
-        it("flipping dns.target changes the DNS records and nothing else, and flipping back restores them", async () => {
+        it("flipping dnsTarget changes the DNS records and nothing else, and flipping back restores them", async () => {
             const legacy = await buildGraph(stack, withValues(stack, { ...MIGRATION }, SOURCE));
-            const vps = await buildGraph(stack, withValues(stack, { ...MIGRATION, "dns.target": "vps" }, SOURCE));
+            const vps = await buildGraph(stack, withValues(stack, { ...MIGRATION, "dnsTarget": "vps" }, SOURCE));
             const diff = changed(legacy, vps);
             assert.ok(diff.length >= 2, "the flip must change records");
             for (const k of diff) assert.ok(k.startsWith(`${DNS_RECORD}::`), `the flip changes ${k}`);
@@ -41,7 +41,7 @@ for (const stack of ["staging", "prod"]) {
 
         it("points at the old hosts (CNAME) with legacy and at the VPS (A) with vps, proxied", async () => {
             const legacy = records(await buildGraph(stack));
-            const vps = records(await buildGraph(stack, withValues(stack, { ...MIGRATION, "dns.target": "vps" }, SOURCE)));
+            const vps = records(await buildGraph(stack, withValues(stack, { ...MIGRATION, "dnsTarget": "vps" }, SOURCE)));
             const host = stack === "prod" ? "byte-runner.app" : "staging.byte-runner.app";
             const address = stack === "prod" ? "203.0.113.10" : "203.0.113.20";
             assert.match(legacy["dns-frontend"], new RegExp(`^CNAME ${host.replace(/\./g, "\\.")} -> byte-runner-frontend-.*\\.up\\.railway\\.app$`));
@@ -58,7 +58,7 @@ for (const stack of ["staging", "prod"]) {
 
 describe("prod cutover gate", () => {
     it("makes every record wait for the migration's verify step when pointing at the VPS", async () => {
-        const g = await buildGraph("prod", withValues("prod", { ...MIGRATION, "dns.target": "vps" }, SOURCE));
+        const g = await buildGraph("prod", withValues("prod", { ...MIGRATION, "dnsTarget": "vps" }, SOURCE));
         const verify = g.resources.find((r) => r.name === "migration-verify");
         assert.ok(verify, "no verify step");
         for (const r of g.resources.filter((x) => x.type === DNS_RECORD)) assert.ok(r.dependsOn.includes("migration-verify"), `${r.name} does not wait`);
@@ -75,7 +75,7 @@ describe("prod cutover gate", () => {
     });
 
     it("with the override, records do not wait and nothing else changes", async () => {
-        const g = await buildGraph("prod", withValues("prod", { "dns.target": "vps", "dns.allowUnverifiedCutover": "true" }));
+        const g = await buildGraph("prod", withValues("prod", { "dnsTarget": "vps", "dnsAllowUnverifiedCutover": "true" }));
         for (const r of g.resources.filter((x) => x.type === DNS_RECORD)) assert.deepEqual(r.dependsOn, []);
         assert.equal(g.resources.filter((r) => r.type.startsWith("byte-runner:migration")).length, 0);
     });
@@ -104,7 +104,7 @@ describe("TLS modes", () => {
     it("acme: records not proxied, no tls line, Caddy's automatic HTTPS with the contact e-mail", async () => {
         const g = await buildGraph(
             "staging",
-            withValues("staging", { "proxy.tlsMode": "acme", "dns.proxied": "false", "firewall.cloudflareOnly": "false", "proxy.acmeEmail": "ops@byte-runner.app" }),
+            withValues("staging", { "proxyTlsMode": "acme", "dnsProxied": "false", "firewallCloudflareOnly": "false", "proxyAcmeEmail": "ops@byte-runner.app" }),
         );
         assert.doesNotMatch(caddyfileOf(g), /^\ttls /m);
         assert.match(caddyfileOf(g), /^\temail ops@byte-runner\.app$/m);
@@ -113,7 +113,7 @@ describe("TLS modes", () => {
     });
 
     it("internal: Caddy's own CA, no certificate resources, no Cloudflare needed", async () => {
-        const g = await buildGraph("staging", withValues("staging", { "proxy.tlsMode": "internal", "dns.zoneId": "", "firewall.cloudflareOnly": "false" }));
+        const g = await buildGraph("staging", withValues("staging", { "proxyTlsMode": "internal", "dnsZoneId": "", "firewallCloudflareOnly": "false" }));
         assert.match(caddyfileOf(g), /^\ttls internal$/m);
         assert.equal(g.resources.filter((r) => r.type.startsWith("cloudflare:") || r.type.startsWith("tls:")).length, 0);
     });

@@ -60,16 +60,16 @@ export function committedConfig(stack: string): StackConfigInput {
         if (!fullKey.startsWith(`${PROJECT}:`)) continue;
         const key = fullKey.slice(PROJECT.length + 1);
         if (v !== null && typeof v === "object" && "secure" in (v as object)) {
-            values[key] = key === "host.sshPrivateKey" ? PLACEHOLDER_SSH_KEY : `placeholder-${key}`;
+            values[key] = key === "hostSshPrivateKey" ? PLACEHOLDER_SSH_KEY : `placeholder-${key}`;
             secretKeys.push(key);
         } else {
             values[key] = typeof v === "string" ? v : JSON.stringify(v);
         }
     }
     // Secrets the committed file cannot hold until a team sets its own.
-    if (!("host.sshPrivateKey" in values)) {
-        values["host.sshPrivateKey"] = PLACEHOLDER_SSH_KEY;
-        secretKeys.push("host.sshPrivateKey");
+    if (!("hostSshPrivateKey" in values)) {
+        values["hostSshPrivateKey"] = PLACEHOLDER_SSH_KEY;
+        secretKeys.push("hostSshPrivateKey");
     }
     return { values, secretKeys };
 }

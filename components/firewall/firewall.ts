@@ -52,7 +52,7 @@ export class Firewall extends pulumi.ComponentResource {
     constructor(name: string, args: FirewallArgs, opts?: pulumi.ComponentResourceOptions) {
         super("byte-runner:firewall:Firewall", name, {}, opts);
         if (args.adminCidrs.length === 0) {
-            pulumi.log.warn("firewall.adminCidrs is empty: SSH is open to the whole internet (keys only). Set it to your admin networks.", this);
+            pulumi.log.warn("firewallAdminCidrs is empty: SSH is open to the whole internet (keys only). Set it to your admin networks.", this);
         }
         this.settings = firewallSettings(args);
         this.apply = new command.remote.Command(
@@ -61,7 +61,7 @@ export class Firewall extends pulumi.ComponentResource {
                 connection: args.connection,
                 create: scriptCommand(SCRIPT, ["--apply"], { sudo: args.sudo }),
                 stdin: this.settings,
-                // Removing the resource (firewall.enabled false) takes the rules away again.
+                // Removing the resource (firewallEnabled false) takes the rules away again.
                 delete: scriptCommand(SCRIPT, ["--remove"], { sudo: args.sudo }),
                 triggers: [sha256(readScript(SCRIPT)), sha256(this.settings)],
             },

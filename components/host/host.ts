@@ -12,7 +12,7 @@ export interface HostArgs {
     sshPort?: number;
     /** root, or a user with passwordless sudo. Default root. */
     sshUser?: string;
-    /** Private key, a secret from `pulumi config set --secret host.sshPrivateKey`. */
+    /** Private key, a secret from `pulumi config set --secret hostSshPrivateKey`. */
     sshPrivateKey: pulumi.Input<string>;
     /** The host's public key line, pinned: connections to any other key fail. */
     sshHostKey: string;

@@ -30,7 +30,7 @@ export const MIGRATION_STEPS = ["dump", "restore", "verify"] as const;
 /**
  * The data migration as three command resources on the VPS: dump (Supabase -> files),
  * restore (files -> the new Postgres, refusing to overwrite data), verify (source vs
- * target, table by table). Each runs once per migration.runId; there is no delete step,
+ * target, table by table). Each runs once per migrationRunId; there is no delete step,
  * so removing the resources never touches data. `verified` is what the DNS cutover
  * waits for.
  */
@@ -69,7 +69,7 @@ export class Migration extends pulumi.ComponentResource {
                     create,
                     // Edits to the tool, the settings or a rotated password alone never re-run a
                     // step: the update only says so. Only a new run id (a replacement) runs it.
-                    update: `echo "migration ${step}: inputs changed; set a new migration.runId to run the migration again"`,
+                    update: `echo "migration ${step}: inputs changed; set a new migrationRunId to run the migration again"`,
                     stdin: env,
                     triggers: [args.runId],
                     // The output is pg-migrate's report (never a URL); keep it in the log and state.

@@ -32,7 +32,7 @@ export interface ServiceContainerArgs {
     volumes?: docker.types.input.ContainerVolume[];
     uploads?: pulumi.Input<docker.types.input.ContainerUpload>[];
     shmSizeMb?: number;
-    /** json-file log rotation, from host.logMaxSizeMb and host.logMaxFiles. */
+    /** json-file log rotation, from hostLogMaxSizeMb and hostLogMaxFiles. */
     logRotation: LogRotation;
     /** Seconds a stopping container gets before SIGKILL; databases want longer. Default 30. */
     stopTimeoutSeconds?: number;

@@ -82,7 +82,7 @@ describe("the local stack, end to end", { concurrency: false }, () => {
     });
 
     it("4. changing the pool size changes only the pooler and the backend", () => {
-        let r = pulumi(["config", "set", ...STACK.slice(0, 2), "pooler.defaultPoolSize", "12"]);
+        let r = pulumi(["config", "set", ...STACK.slice(0, 2), "poolerDefaultPoolSize", "12"]);
         assert.equal(r.status, 0, explain(r));
         try {
             assert.deepEqual(plannedChanges(), ["docker:index/container:Container::backend", "docker:index/container:Container::pooler"]);
@@ -90,7 +90,7 @@ describe("the local stack, end to end", { concurrency: false }, () => {
             const ini = docker(["exec", `${PREFIX}-pgbouncer`, "cat", "/etc/pgbouncer/pgbouncer.ini"]);
             assert.match(ini, /^default_pool_size = 12$/m);
         } finally {
-            r = pulumi(["config", "set", ...STACK.slice(0, 2), "pooler.defaultPoolSize", "10"]);
+            r = pulumi(["config", "set", ...STACK.slice(0, 2), "poolerDefaultPoolSize", "10"]);
             assert.equal(r.status, 0, explain(r));
             up();
         }
