@@ -19,7 +19,21 @@
 #   ($BYTE_RUNNER_CACHE/pulumi-home) via `pulumi plugin install --file`.
 # - Ends with a smoke check (pulumi version, pulumi plugin ls) and exits 2 when a plugin
 #   is missing, unless --allow-missing-plugins is given (the engine alone is then enough,
-#   e.g. for programs without provider resources).
+#   e.g. for programs without provider resources or with dynamic providers).
+# - $BYTE_RUNNER_CACHE/go-build (Go's compile cache, ~2 GB) only speeds up rebuilds after a
+#   version change; deleting it is safe.
+#
+# Status when written (2026-11): the engine builds (pulumi ~9 min cold on 2 busy cores,
+# the language host under a minute), but the Go proxy here answers 403 "This module version
+# is not available" for every provider module (github.com/pulumi/pulumi-<name>/provider...)
+# at their release commits, so all five plugins are reported missing. See
+# toolchain/providers.tsv for the pins.
+#
+# The language host built here (sdk v3.68.0) reads its options from command-line flags,
+# which current engines no longer pass: Pulumi.yaml `runtime.options` (typescript,
+# nodeargs, tsconfig) are ignored. Use plain `runtime: nodejs`; the SDK then runs .ts
+# through the project's typescript and its vendored ts-node (type-checking unless
+# PULUMI_NODEJS_TRANSPILE_ONLY=true).
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -116,7 +130,7 @@ missing_plugins() {
 
 # An ambient `pulumi` (not ours) that is new enough and already has every plugin.
 try_ambient_pulumi() {
-	local sdk_version="$1" wanted="$2" ambient version
+	local sdk_version="$1" wanted="$2" ambient version missing
 	ambient=$(command -v pulumi 2>/dev/null) || return 1
 	[[ "$ambient" != "$PULUMI_TOOLCHAIN_BIN/pulumi" ]] || return 1
 	version=$("$ambient" version 2>/dev/null) || return 1
@@ -124,8 +138,9 @@ try_ambient_pulumi() {
 		log "ignoring $ambient: $version is older than the SDK's $sdk_version"
 		return 1
 	fi
-	if [[ -n "$(missing_plugins "$ambient" "$wanted")" ]]; then
-		log "ignoring $ambient: its plugin cache lacks some of the plugins below"
+	missing=$(missing_plugins "$ambient" "$wanted")
+	if [[ -n "$missing" ]]; then
+		log "ignoring $ambient: its plugin cache lacks $(tr '\n' ' ' <<<"$missing")"
 		return 1
 	fi
 	log "using $ambient ($version) and its plugins"
