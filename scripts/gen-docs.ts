@@ -26,7 +26,9 @@ export function pulumiYaml(): string {
             ...(k.type === "array" ? { items: { type: "string" } } : {}),
             description: k.description,
             ...(k.default !== undefined ? { default: k.default } : k.optional ? { default: "" } : {}),
-            ...(k.secret ? { secret: true } : {}),
+            // An optional secret's default "" is plain text, which the engine refuses for a key
+            // marked secret; config.ts refuses any non-empty plain value of it instead.
+            ...(k.secret && !k.optional ? { secret: true } : {}),
         };
     }
     return `${PULUMI_YAML_HEAD}${stringify({ config }, { lineWidth: 0 })}`;
