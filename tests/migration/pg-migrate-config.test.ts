@@ -51,6 +51,17 @@ describe("pg-migrate configuration", () => {
         assert.ok(!(result.stdout + result.stderr).includes(secret));
     });
 
+    test("URL query parameters: libpq ones are used, others (e.g. Prisma's) are ignored by name", async () => {
+        const result = await runPgMigrate(["audit"], {
+            SOURCE_DATABASE_URL: `postgresql://postgres.abcdef:${secret}@127.0.0.1:1/postgres?sslmode=disable&pgbouncer=true&connect_timeout=5`,
+        });
+        assert.equal(result.status, 2);
+        assert.match(result.stderr, /ignoring query parameter 'pgbouncer' \(not a libpq connection option\)/);
+        assert.doesNotMatch(result.stderr, /ignoring query parameter '(sslmode|connect_timeout)'/);
+        assert.match(result.stderr, /cannot connect to the database of SOURCE_DATABASE_URL/);
+        assert.ok(!result.stderr.includes(secret));
+    });
+
     test("bad settings are named", async () => {
         const url = `postgresql://postgres:${secret}@127.0.0.1:1/app`;
         const cases: [Record<string, string>, string[], RegExp][] = [

@@ -159,6 +159,22 @@ describe("pg-migrate on real PostgreSQL 15", { concurrency: false }, () => {
         }
     });
 
+    test("a changed enum value (hashed as text) and a deleted row are caught too", async () => {
+        const status = target.psql("app", "SELECT status FROM public.projects WHERE id = 7");
+        const audit = target.psql("app", "SELECT count(*) FROM public.audit_log");
+        target.psql("app", "UPDATE public.projects SET status = CASE WHEN status = 'paid' THEN 'shipped'::order_status ELSE 'paid' END WHERE id = 7");
+        target.psql("app", "DELETE FROM public.audit_log WHERE ctid = (SELECT min(ctid) FROM public.audit_log)");
+        try {
+            const result = await runPgMigrate(["verify"], env());
+            assert.equal(result.status, 4);
+            assert.match(result.stderr, /MISMATCH in tables: public\.audit_log public\.projects\n/);
+            assert.match(result.stdout, /public\.projects\s+50\s+50\s+DIFFERS\s+ok\s+MISMATCH/);
+            assert.match(result.stdout, new RegExp(`public\\.audit_log\\s+${audit}\\s+${Number(audit) - 1}\\s+DIFFERS\\s+ok\\s+MISMATCH`));
+        } finally {
+            target.psql("app", `UPDATE public.projects SET status = '${status}' WHERE id = 7`);
+        }
+    });
+
     test("a source connection killed mid-dump fails the dump and nothing is restored", async () => {
         target.psql("postgres", "CREATE DATABASE app_kill");
         const dumpDir = join(root, "dump-killed");
