@@ -1,0 +1,46 @@
+// Package info is an EXPERIMENT, not used by scripts/pulumi-toolchain.sh: a stand-in for the
+// pulumi-random 4.21.2 plugin, built because the Go proxy here does not serve
+// github.com/pulumi/pulumi-random/provider/v4 at its release commit.
+//
+// It bridges the upstream Terraform provider (served at the pseudo-version in go.mod) with
+// pulumi-terraform-bridge v3.120.0, the newest bridge served. Tokens follow the published
+// SDK (random:index/randomPassword:RandomPassword); the generated schema's resources and
+// property names match node_modules/@pulumi/random. It differs from the real release: the
+// upstream commit may not be the one 4.21.2 used, terraform-plugin-framework/-go are
+// replaced down to what the bridge's terraform-plugin-sdk fork accepts, and none of the
+// provider's own overrides (docs, aliases) are present.
+//
+// Build (from this folder), then install under the version the npm package asks for:
+//
+//	go build -trimpath -o /tmp/tfgen ./cmd/tfgen && /tmp/tfgen schema --out cmd/pulumi-resource-random
+//	go build -trimpath -o /tmp/pulumi-resource-random ./cmd/pulumi-resource-random
+//	pulumi plugin install resource random 4.21.2 --file /tmp/pulumi-resource-random
+package info
+
+import (
+	_ "embed"
+
+	pftfbridge "github.com/pulumi/pulumi-terraform-bridge/v3/pkg/pf/tfbridge"
+	"github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfbridge"
+	"github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfbridge/tokens"
+	"github.com/terraform-providers/terraform-provider-random/shim"
+)
+
+//go:embed bridge-metadata.json
+var metadata []byte
+
+// Version is the plugin version the npm package @pulumi/random asks for.
+const Version = "4.21.2"
+
+func Provider() tfbridge.ProviderInfo {
+	info := tfbridge.ProviderInfo{
+		P:            pftfbridge.ShimProvider(shim.NewProvider()),
+		Name:         "random",
+		Version:      Version,
+		GitHubOrg:    "hashicorp",
+		MetadataInfo: tfbridge.NewProviderMetadata(metadata),
+	}
+	// Keep the "random_" prefix in names: random_password -> RandomPassword, as published.
+	info.MustComputeTokens(tokens.SingleModule("", "index", tokens.MakeStandard("random")))
+	return info
+}
