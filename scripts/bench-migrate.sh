@@ -45,6 +45,11 @@ export PGPASSWORD=$PGCLUSTER_PASSWORD PGUSER=postgres PGHOST=127.0.0.1
 src() { psql -X -q -v ON_ERROR_STOP=1 -At -p "$source_port" -d "${1:-app}" "${@:2}"; }
 tgt() { psql -X -q -v ON_ERROR_STOP=1 -At -p "$target_port" -d "$1" "${@:2}"; }
 
+# No autovacuum: a vacuum of one method's freshly loaded table would run during the
+# next method's measurement and take its CPU.
+for port in "$source_port" "$target_port"; do
+    psql -X -q -p "$port" -d postgres -c 'ALTER SYSTEM SET autovacuum = off' -c 'SELECT pg_reload_conf()' >/dev/null
+done
 log "building a source of about ${size_mb} MB"
 src postgres -c 'CREATE DATABASE app'
 src app -f "$fixture/supabase-source.sql" >/dev/null
