@@ -178,7 +178,8 @@ describe("pg-migrate on real PostgreSQL 15", { concurrency: false }, () => {
     test("a source connection killed mid-dump fails the dump and nothing is restored", async () => {
         target.psql("postgres", "CREATE DATABASE app_kill");
         const dumpDir = join(root, "dump-killed");
-        // Waits inside the server for the dump's COPY of the big table, then kills that backend.
+        // Waits inside the server for the dump's COPY of the big table (psql's \copy shows it as
+        // COPY ( SELECT ... FROM "public" . "events" ...) when chunked), then kills that backend.
         const killer = psqlAsync(
             source.port,
             "app",
@@ -187,10 +188,10 @@ describe("pg-migrate on real PostgreSQL 15", { concurrency: false }, () => {
              BEGIN
                  LOOP
                      PERFORM pg_stat_clear_snapshot();
-                     IF EXISTS (SELECT 1 FROM pg_stat_activity WHERE query ~* '^COPY +"?public"?[.]"?events"? ') THEN
+                     IF EXISTS (SELECT 1 FROM pg_stat_activity WHERE query ~* '^COPY .*"?public"? *[.] *"?events"?') THEN
                          PERFORM pg_sleep(0.05); -- let some data flow first
                          PERFORM pg_stat_clear_snapshot();
-                         PERFORM pg_terminate_backend(pid) FROM pg_stat_activity WHERE query ~* '^COPY +"?public"?[.]"?events"? ';
+                         PERFORM pg_terminate_backend(pid) FROM pg_stat_activity WHERE query ~* '^COPY .*"?public"? *[.] *"?events"?';
                          RETURN;
                      END IF;
                      EXIT WHEN clock_timestamp() > deadline;
