@@ -251,6 +251,26 @@ describe("pg-migrate on real PostgreSQL 15", { concurrency: false }, () => {
         assert.match(verify.stdout, /public\.projects\s+50\s+50\s+match\s+rls-filtered\s+ok/);
     });
 
+    test("dump refuses a used DUMP_DIR; restore with FORCE=1 replaces a non-empty target", async () => {
+        const again = await runPgMigrate(["dump"], env());
+        assert.equal(again.status, 3);
+        assert.match(again.stderr, /DUMP_DIR \(.*\) is not empty: choose a new directory or set FORCE=1/);
+        assert.ok(existsSync(join(root, "dump", "B2SUMS")), "the existing dump is kept");
+
+        const missingRole = await runPgMigrate(["restore"], env({ TARGET_DATABASE_URL: target.url("app_rls"), APP_ROLE: "no_such_role" }));
+        assert.equal(missingRole.status, 2);
+        assert.match(missingRole.stderr, /APP_ROLE 'no_such_role' does not exist on the target/);
+
+        target.psql("app_rls", "CREATE TABLE public.stray (id int)");
+        const forced = await runPgMigrate(["restore"], env({ TARGET_DATABASE_URL: target.url("app_rls"), FORCE: "1" }));
+        assert.equal(forced.status, 0, forced.stderr);
+        assert.match(forced.stderr, /FORCE=1: the target database has \d+ user tables and will be replaced/);
+        assert.equal(target.psql("app_rls", "SELECT count(*) FROM pg_tables WHERE tablename = 'stray'"), "0");
+        assert.equal(target.psql("app_rls", "SELECT count(*) FROM pg_class WHERE relrowsecurity"), "0", "RLS=disable this time");
+        const verify = await runPgMigrate(["verify"], env({ TARGET_DATABASE_URL: target.url("app_rls") }));
+        assert.equal(verify.status, 0, verify.stdout + verify.stderr);
+    });
+
     test("a client older than the source's major version gives a clear error", async () => {
         // Simulated: a pg_dump on PATH that reports major 14 (only 15 is installed here).
         // pg-migrate compares it with the server's server_version_num before dumping.
