@@ -1,0 +1,113 @@
+// The scripts the stack runs on the VPS, against real containers of the local Postgres
+// image on this machine's Docker engine: the role set-up (scripts/db-roles.sh) and the
+// migration steps (scripts/migration-step.sh driving scripts/pg-migrate).
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import { after, before, describe, it } from "node:test";
+import { explain, run } from "./pulumi";
+
+const IMAGE = "byte-runner-local/postgres:15";
+const TAG = `brtest${process.pid}`;
+const EDGE = `${TAG}-edge`;
+const INTERNAL = `${TAG}-internal`;
+const TARGET = `${TAG}-target`;
+const SOURCE = `${TAG}-source`;
+const SUPER_PW = "TargetSuperuser0123456789";
+const APP_PW = "AppRolePassword0123456789";
+const AUTH_PW = "AuthRolePassword012345678";
+const SOURCE_PW = "SourcePassword0123456789x";
+const RUN_ID = `t${process.pid}`;
+
+function docker(args: string[], input?: string): string {
+    const r = run("docker", args, { input });
+    assert.equal(r.status, 0, explain(r));
+    return r.stdout.trim();
+}
+const sql = (container: string, database: string, query: string) =>
+    docker(["exec", "-i", container, "psql", "-U", "postgres", "-d", database, "-tA", "-v", "ON_ERROR_STOP=1", "-c", query]);
+const waitReady = (container: string) => {
+    for (let i = 0; i < 60; i++) {
+        if (run("docker", ["exec", container, "pg_isready", "-q", "-h", "127.0.0.1"]).status === 0) return;
+        run("sleep", ["1"]);
+    }
+    assert.fail(`${container} not ready`);
+};
+const roles = `app app ${APP_PW}\nsupertokens supertokens ${AUTH_PW}\n`;
+const migrationEnv = (force: boolean) =>
+    [
+        `SOURCE_DATABASE_URL=postgresql://postgres:${SOURCE_PW}@${SOURCE}:5432/postgres`,
+        `TARGET_DATABASE_URL=postgresql://postgres:${SUPER_PW}@${TARGET}:5432/app`,
+        "APP_ROLE=app",
+        "SCHEMAS=public",
+        "JOBS=2",
+        "RLS=disable",
+        `FORCE=${force ? 1 : 0}`,
+        "",
+    ].join("\n");
+const step = (name: string, force = false) =>
+    run("bash", ["scripts/migration-step.sh", name, RUN_ID, fs.readFileSync("scripts/pg-migrate", "utf8"), IMAGE, EDGE, INTERNAL], {
+        input: migrationEnv(force),
+        timeoutMs: 10 * 60_000,
+    });
+
+describe("scripts run on the VPS, against real Postgres containers", { concurrency: false }, () => {
+    before(() => {
+        docker(["network", "create", EDGE]);
+        docker(["network", "create", "--internal", INTERNAL]);
+        docker(["run", "-d", "--name", TARGET, "--network", INTERNAL, "-e", `POSTGRES_PASSWORD=${SUPER_PW}`, IMAGE]);
+        docker(["run", "-d", "--name", SOURCE, "--network", EDGE, "-e", `POSTGRES_PASSWORD=${SOURCE_PW}`, IMAGE]);
+        waitReady(SOURCE);
+        sql(SOURCE, "postgres", "create table public.items(id serial primary key, name text not null, created timestamptz default now()); insert into public.items(name) select 'item ' || g from generate_series(1, 5000) g;");
+    });
+
+    it("db-roles.sh gives each role exactly its own database, and a second run changes nothing", () => {
+        for (let i = 0; i < 2; i++) {
+            const r = run("bash", ["scripts/db-roles.sh", TARGET], { input: roles });
+            assert.equal(r.status, 0, explain(r));
+            assert.match(r.stdout, /2 role\(s\) in place/);
+            assert.ok(!(r.stdout + r.stderr).includes(APP_PW), "a password in the output");
+        }
+        assert.equal(sql(TARGET, "postgres", "select string_agg(datname || '=' || pg_get_userbyid(datdba), ',' order by datname) from pg_database where datname in ('app','supertokens')"), "app=app,supertokens=supertokens");
+        const connect = (user: string, password: string, database: string) =>
+            run("docker", ["exec", "-e", `PGPASSWORD=${password}`, TARGET, "psql", "-h", "127.0.0.1", "-U", user, "-d", database, "-tAc", "select current_user"]);
+        assert.equal(connect("app", APP_PW, "app").stdout.trim(), "app");
+        assert.notEqual(connect("app", APP_PW, "supertokens").status, 0, "app may connect to the supertokens database");
+        assert.notEqual(connect("supertokens", AUTH_PW, "app").status, 0, "supertokens may connect to the app database");
+        assert.equal(sql(TARGET, "postgres", "select rolsuper or rolcreatedb or rolcreaterole from pg_roles where rolname = 'app'"), "f");
+    });
+
+    it("db-roles.sh refuses a weak password without touching anything", () => {
+        const r = run("bash", ["scripts/db-roles.sh", TARGET], { input: "app app short\n" });
+        assert.notEqual(r.status, 0);
+        assert.match(r.stderr, /the password of role app must be 16\+ letters and digits/);
+    });
+
+    it("migration-step.sh: dump -> restore -> verify copies the data, as the app role can read it", () => {
+        for (const name of ["dump", "restore", "verify"]) {
+            const r = step(name);
+            assert.equal(r.status, 0, `${name}: ${explain(r)}`);
+            assert.ok(!(r.stdout + r.stderr).includes(SOURCE_PW) && !(r.stdout + r.stderr).includes(SUPER_PW), `${name} printed a password`);
+        }
+        assert.equal(sql(TARGET, "app", "select count(*) from public.items"), "5000");
+        assert.deepEqual(fs.readdirSync("/var/lib/byte-runner/migration").filter((f) => f.startsWith(".env-")), [], "a secrets file was left behind");
+    });
+
+    it("migration-step.sh: a second restore into the now non-empty database is refused and changes nothing", () => {
+        sql(TARGET, "app", "insert into public.items(name) values ('written on the new side')");
+        const r = step("restore");
+        assert.notEqual(r.status, 0, "a second restore must be refused");
+        assert.equal(sql(TARGET, "app", "select count(*) from public.items"), "5001");
+    });
+
+    it("migration-step.sh: verify names the table that differs", () => {
+        const r = step("verify");
+        assert.notEqual(r.status, 0);
+        assert.match(r.stdout + r.stderr, /public\.items/);
+    });
+
+    after(() => {
+        run("docker", ["rm", "-f", TARGET, SOURCE]);
+        run("docker", ["network", "rm", EDGE, INTERNAL]);
+        fs.rmSync(`/var/lib/byte-runner/migration/${RUN_ID}`, { recursive: true, force: true });
+    });
+});
