@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The `local` stack: this machine as the VPS. One command per phase, each idempotent.
 #   bash scripts/local-stack.sh setup     toolchain, Docker engine, images, sshd, stack config
+#   bash scripts/local-stack.sh vps       Docker engine, images, sshd only (no Pulumi needed)
+#   bash scripts/local-stack.sh config    the stack's config (Pulumi.local.yaml) only
 #   bash scripts/local-stack.sh up        pulumi up --stack local, then print the URLs
 #   bash scripts/local-stack.sh urls      the URLs and how to reach them with curl
 #   bash scripts/local-stack.sh destroy   pulumi destroy (the data volume stays)
@@ -38,15 +40,16 @@ write_stack_config() {
     pulumi config set --stack "$STACK" --secret hostSshPrivateKey <"$LOCAL_VPS_SSH_PRIVATE_KEY_FILE"
 }
 
-setup() {
-    phase "Pulumi toolchain (built from Go modules on first use; cached afterwards)"
-    bash scripts/pulumi-toolchain.sh
+vps() {
     phase "Docker engine"
     bash scripts/local-vps/dockerd.sh start
     phase "stand-in images (debootstrap base on first use)"
     bash scripts/local-vps/images.sh
     phase "sshd on 127.0.0.1"
     bash scripts/local-vps/sshd.sh start
+}
+
+config() {
     phase "stack config"
     pulumi_env
     write_stack_config
@@ -70,7 +73,14 @@ TXT
 }
 
 case ${1:-} in
-    setup) setup ;;
+    setup)
+        phase "Pulumi toolchain (built from Go modules on first use; cached afterwards)"
+        bash scripts/pulumi-toolchain.sh
+        vps
+        config
+        ;;
+    vps) vps ;;
+    config) config ;;
     up)
         pulumi_env
         phase "pulumi up --stack $STACK"
@@ -83,5 +93,5 @@ case ${1:-} in
         phase "pulumi destroy --stack $STACK (the data volume is kept)"
         pulumi destroy --stack "$STACK" --yes --non-interactive
         ;;
-    *) die "usage: local-stack.sh setup|up|urls|destroy" ;;
+    *) die "usage: local-stack.sh setup|vps|config|up|urls|destroy" ;;
 esac

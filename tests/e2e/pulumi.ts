@@ -36,3 +36,10 @@ export function run(cmd: string, args: string[], opts: { input?: string; timeout
 export function explain(r: Run): string {
     return `exit ${r.status}\n--- stdout (tail)\n${r.stdout.slice(-4000)}\n--- stderr (tail)\n${r.stderr.slice(-4000)}`;
 }
+
+/**
+ * Set when scripts/test.sh could not put every provider plugin in place: the tests that
+ * need the engine then report themselves skipped, with this reason, instead of passing.
+ */
+export const PULUMI_MISSING =
+    process.env.BYTE_RUNNER_PULUMI === "missing" ? "the Pulumi toolchain is incomplete on this machine (scripts/pulumi-toolchain.sh failed)" : false;
