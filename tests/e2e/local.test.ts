@@ -45,12 +45,13 @@ function plannedChanges(): string[] {
     return [...new Set((plan.steps ?? []).filter((s) => s.op !== "same").map((s) => `${s.urn.split("::")[2]}::${s.urn.split("::").pop()}`))].sort();
 }
 
-describe("the local stack, end to end", { concurrency: false, skip: PULUMI_MISSING }, () => {
+describe("the local stack, end to end", { concurrency: false }, () => {
     before(() => {
+        if (PULUMI_MISSING) return;
         assert.ok(fs.existsSync(path.join(REPO, "Pulumi.local.yaml")), "run `bash scripts/local-stack.sh setup` first");
     });
 
-    it("1. pulumi up creates everything over SSH, bootstrap and Docker over ssh:// included", () => {
+    it("1. pulumi up creates everything over SSH, bootstrap and Docker over ssh:// included", { skip: PULUMI_MISSING }, () => {
         up();
         const names = docker(["ps", "--filter", "label=org.byte-runner.managed-by", "--format", "{{.Names}} {{.Status}}"]).split("\n");
         for (const service of ["postgres", "pgbouncer", "supertokens", "backend", "frontend", "caddy"]) {
@@ -59,7 +60,7 @@ describe("the local stack, end to end", { concurrency: false, skip: PULUMI_MISSI
         }
     });
 
-    it("2. HTTPS through Caddy reaches the frontend, and the api reaches the backend, which reads Postgres through PgBouncer", () => {
+    it("2. HTTPS through Caddy reaches the frontend, and the api reaches the backend, which reads Postgres through PgBouncer", { skip: PULUMI_MISSING }, () => {
         caFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "byte-runner-e2e-")), "root.crt");
         fs.writeFileSync(caFile, docker(["exec", `${PREFIX}-caddy`, "cat", "/data/caddy/pki/authorities/local/root.crt"]) + "\n");
         const page = https(FRONTEND, "/");
@@ -75,13 +76,13 @@ describe("the local stack, end to end", { concurrency: false, skip: PULUMI_MISSI
         assert.ok(Number(pools) >= 1, `no server connection of the app role (through PgBouncer): ${pools}`);
     });
 
-    it("3. a second pulumi up changes nothing, and a preview with --diff is empty", () => {
+    it("3. a second pulumi up changes nothing, and a preview with --diff is empty", { skip: PULUMI_MISSING }, () => {
         up(["--expect-no-changes"]);
         const r = pulumi(["preview", ...STACK, "--diff", "--expect-no-changes"]);
         assert.equal(r.status, 0, explain(r));
     });
 
-    it("4. changing the pool size changes only the pooler and the backend", () => {
+    it("4. changing the pool size changes only the pooler and the backend", { skip: PULUMI_MISSING }, () => {
         let r = pulumi(["config", "set", ...STACK.slice(0, 2), "poolerDefaultPoolSize", "12"]);
         assert.equal(r.status, 0, explain(r));
         try {
@@ -96,7 +97,7 @@ describe("the local stack, end to end", { concurrency: false, skip: PULUMI_MISSI
         }
     });
 
-    it("5. the exported state holds no secret in plain text", () => {
+    it("5. the exported state holds no secret in plain text", { skip: PULUMI_MISSING }, () => {
         const outputs = pulumi(["stack", "output", ...STACK, "--show-secrets", "--json"]);
         assert.equal(outputs.status, 0, explain(outputs));
         const o = JSON.parse(outputs.stdout) as Record<string, string>;
@@ -122,7 +123,7 @@ describe("the local stack, end to end", { concurrency: false, skip: PULUMI_MISSI
         }
     });
 
-    it("6. pulumi destroy removes containers and networks and keeps the data; a new up finds it", () => {
+    it("6. pulumi destroy removes containers and networks and keeps the data; a new up finds it", { skip: PULUMI_MISSING }, () => {
         const marker = `e2e-${Date.now()}`;
         psql(`create table if not exists e2e_marker(v text); insert into e2e_marker values ('${marker}')`);
         const r = pulumi(["destroy", ...STACK, "--yes", "--skip-preview"]);

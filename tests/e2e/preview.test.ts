@@ -5,8 +5,8 @@ import { describe, it } from "node:test";
 import { explain, PULUMI_MISSING, run } from "./pulumi";
 
 for (const stack of ["staging", "prod"]) {
-    describe(`pulumi preview --stack ${stack}`, { skip: PULUMI_MISSING }, () => {
-        it("finishes with no error and shows the whole stack to create", () => {
+    describe(`pulumi preview --stack ${stack}`, () => {
+        it("finishes with no error and shows the whole stack to create", { skip: PULUMI_MISSING }, () => {
             const r = run("bash", ["scripts/preview.sh", stack], { timeoutMs: 15 * 60_000 });
             assert.equal(r.status, 0, explain(r));
             const out = r.stdout + r.stderr;
