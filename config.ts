@@ -51,7 +51,6 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     { key: "postgresMemoryMb", type: "integer", default: 2048, description: "Memory limit of the Postgres container in MiB; shared_buffers, effective_cache_size and work_mem are derived from it." },
     { key: "postgresCpus", type: "string", default: "2", description: `CPU limit of the Postgres container (${STANDARD_CPUS}).` },
     { key: "postgresLogMinDurationMs", type: "integer", default: 500, description: "Slow-query log threshold (log_min_duration_statement) in ms; -1 disables." },
-    { key: "postgresTunnelPort", type: "integer", default: 5432, description: "Port bound on the VPS's 127.0.0.1 for SSH tunnels (0: none). Never on a public interface." },
 
     // Pooler
     { key: "poolerImage", type: "string", default: "edoburu/pgbouncer:v1.24.1-p1", description: "PgBouncer image, pinned by version." },
@@ -163,7 +162,6 @@ export interface StackConfig<S = pulumi.Output<string>> {
         majorVersion: number;
         maxConnections: number;
         logMinDurationMs: number;
-        tunnelPort: number;
         limits: Limits;
     };
     pooler: { image: string; defaultPoolSize: number; maxClientConn: number; limits: Limits };
@@ -390,7 +388,6 @@ export function parseConfig(raw: Record<string, string>, secretKeys: ReadonlySet
         majorVersion,
         maxConnections: int("postgresMaxConnections", 20, 10000),
         logMinDurationMs: int("postgresLogMinDurationMs", -1, 3600000),
-        tunnelPort: int("postgresTunnelPort", 0, 65535),
         limits: limits("postgres", hostCpus),
     };
     const pooler = {
@@ -454,9 +451,6 @@ export function parseConfig(raw: Record<string, string>, secretKeys: ReadonlySet
     const containerMemory = [postgres, pooler, supertokens, backend, frontend, proxy].reduce((sum, s) => sum + s.limits.memoryMb, 0);
     if (host.memoryMb > 0 && containerMemory > host.memoryMb) {
         problem("hostMemoryMb", `expected at least the sum of the containers' memory limits (${containerMemory} MiB), got ${host.memoryMb}`);
-    }
-    if (postgres.tunnelPort !== 0 && postgres.tunnelPort === host.sshPort) {
-        problem("postgresTunnelPort", `expected a port other than hostSshPort (${host.sshPort}), got ${postgres.tunnelPort}`);
     }
 
     if (migration && migrationSource === undefined && !problems.some((p) => p.startsWith(name("migrationSourceDatabaseUrl")))) {
