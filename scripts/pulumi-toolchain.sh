@@ -4,7 +4,7 @@
 # Debian (no get.pulumi.com, no GitHub). Facts behind it:
 # shared/reference/pulumi-offline-toolchain.md.
 #
-#   bash scripts/pulumi-toolchain.sh [--allow-missing-plugins]
+#   bash scripts/pulumi-toolchain.sh [--substitutes] [--allow-missing-plugins]
 #   source scripts/pulumi-env.sh        # then: pulumi preview / up ...
 #
 # - Versions come from the project: node_modules/@pulumi/pulumi (SDK) and
@@ -17,6 +17,10 @@
 #   at a time (2-core machines); a binary already built for the same module version and
 #   flags is skipped, so a second run takes seconds. Plugins go into PULUMI_HOME
 #   ($BYTE_RUNNER_CACHE/pulumi-home) via `pulumi plugin install --file`.
+# - --substitutes: for a plugin whose release module cannot be had, build the stand-in in
+#   toolchain/substitutes/<name>/ instead (the upstream Terraform provider bridged with
+#   pulumi-terraform-bridge, tokens and names as the npm package has them; NOT the
+#   release: read its info.go) and install it under the version the npm package asks for.
 # - Ends with a smoke check (pulumi version, pulumi plugin ls) and exits 2 when a plugin
 #   is missing, unless --allow-missing-plugins is given (the engine alone is then enough,
 #   e.g. for programs without provider resources or with dynamic providers).
@@ -27,7 +31,8 @@
 # the language host under a minute), but the Go proxy here answers 403 "This module version
 # is not available" for every provider module (github.com/pulumi/pulumi-<name>/provider...)
 # at their release commits, so all five plugins are reported missing. See
-# toolchain/providers.tsv for the pins.
+# toolchain/providers.tsv for the pins. With --substitutes, the stand-ins that exist
+# (toolchain/substitutes/*) are built instead; command has none (no upstream to bridge).
 #
 # The language host built here (sdk v3.68.0) reads its options from command-line flags,
 # which current engines no longer pass: Pulumi.yaml `runtime.options` (typescript,
@@ -44,6 +49,7 @@ TOOLCHAIN_DIR="$SCRIPT_DIR/toolchain"
 . "$TOOLCHAIN_DIR/versions.sh"
 
 ALLOW_MISSING_PLUGINS=0
+USE_SUBSTITUTES=0
 
 log() { printf '[pulumi-toolchain] %s\n' "$*" >&2; }
 die() {
@@ -59,6 +65,7 @@ parse_args() {
 	while (($# > 0)); do
 		case "$1" in
 		--allow-missing-plugins) ALLOW_MISSING_PLUGINS=1 ;;
+		--substitutes) USE_SUBSTITUTES=1 ;;
 		-h | --help)
 			usage
 			exit 0
@@ -265,23 +272,49 @@ build_provider() {
 	esac
 }
 
+# build_substitute NAME VERSION: builds pulumi-resource-NAME from toolchain/substitutes/NAME,
+# whose info.go must declare the same Version and whose plugin package embeds the schema
+# its cmd/tfgen generated. Returns 1 (after saying why) when there is none.
+build_substitute() {
+	local name="$1" version="$2"
+	local dir="$TOOLCHAIN_DIR/substitutes/$name" declared key
+	if [[ ! -f "$dir/go.mod" ]]; then
+		log "no substitute for $name in $dir"
+		return 1
+	fi
+	declared=$(sed -n 's/^const Version = "\(.*\)"$/\1/p' "$dir/info.go")
+	if [[ "$declared" != "$version" ]]; then
+		log "substitute for $name is for $declared, the npm package asks for $version: update $dir"
+		return 1
+	fi
+	# Rebuild whenever any of its sources changes.
+	key="substitute $name $version $(find "$dir" -type f | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16)"
+	build_binary "pulumi-resource-$name" "$key" "$dir" -trimpath "./cmd/pulumi-resource-$name"
+	log "SUBSTITUTE $name $version: bridged from the upstream Terraform provider, not the release (see $dir/info.go)"
+}
+
 # install_plugins PULUMI WANTED: every wanted plugin into PULUMI_HOME's plugin cache;
 # counts in MISSING_PLUGINS those that could not be provided.
 MISSING_PLUGINS=0
 install_plugins() {
-	local pulumi="$1" wanted="$2" name version dir
+	local pulumi="$1" wanted="$2" name version installed bin
 	while read -r name version; do
-		dir="$PULUMI_HOME/plugins/resource-$name-v$version"
-		local bin="$PULUMI_TOOLCHAIN_BIN/pulumi-resource-$name"
-		if [[ -x "$dir/pulumi-resource-$name" ]] && { [[ ! -x "$bin" ]] || cmp -s "$bin" "$dir/pulumi-resource-$name"; }; then
-			log "skip  plugin $name $version: already installed"
+		installed="$PULUMI_HOME/plugins/resource-$name-v$version/pulumi-resource-$name"
+		bin="$PULUMI_TOOLCHAIN_BIN/pulumi-resource-$name"
+		if [[ -x "$installed" && ! -x "$bin" ]]; then
+			log "skip  plugin $name $version: installed by other means"
 			continue
 		fi
-		if ! build_provider "$name" "$version"; then
+		if ! build_provider "$name" "$version" &&
+			! { ((USE_SUBSTITUTES)) && build_substitute "$name" "$version"; }; then
 			MISSING_PLUGINS=$((MISSING_PLUGINS + 1))
 			continue
 		fi
-		"$pulumi" plugin install resource "$name" "$version" --file "$bin" --reinstall >&2
+		if cmp -s "$bin" "$installed"; then
+			log "skip  plugin $name $version: already installed"
+		else
+			"$pulumi" plugin install resource "$name" "$version" --file "$bin" --reinstall >&2
+		fi
 	done <<<"$wanted"
 }
 

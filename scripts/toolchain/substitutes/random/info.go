@@ -1,5 +1,5 @@
-// Package info is an EXPERIMENT, not used by scripts/pulumi-toolchain.sh: a stand-in for the
-// pulumi-random 4.21.2 plugin, built because the Go proxy here does not serve
+// Package info is a stand-in for the pulumi-random 4.21.2 plugin, built by
+// `scripts/pulumi-toolchain.sh --substitutes` because the Go proxy here does not serve
 // github.com/pulumi/pulumi-random/provider/v4 at its release commit.
 //
 // It bridges the upstream Terraform provider (served at the pseudo-version in go.mod) with
@@ -7,14 +7,13 @@
 // SDK (random:index/randomPassword:RandomPassword); the generated schema's resources and
 // property names match node_modules/@pulumi/random. It differs from the real release: the
 // upstream commit may not be the one 4.21.2 used, terraform-plugin-framework/-go are
-// replaced down to what the bridge's terraform-plugin-sdk fork accepts, and none of the
-// provider's own overrides (docs, aliases) are present.
+// replaced down to what the bridge's terraform-plugin-sdk fork implements, and none of the
+// provider's own overrides (docs, aliases, defaults) are present.
 //
-// Build (from this folder), then install under the version the npm package asks for:
+// After changing a pin, regenerate the embedded schema from this folder:
 //
-//	go build -trimpath -o /tmp/tfgen ./cmd/tfgen && /tmp/tfgen schema --out cmd/pulumi-resource-random
-//	go build -trimpath -o /tmp/pulumi-resource-random ./cmd/pulumi-resource-random
-//	pulumi plugin install resource random 4.21.2 --file /tmp/pulumi-resource-random
+//	go build -trimpath -o /tmp/tfgen ./cmd/tfgen && /tmp/tfgen schema --out /tmp/schema
+//	cp /tmp/schema/schema.json cmd/pulumi-resource-random/
 package info
 
 import (
