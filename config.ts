@@ -30,7 +30,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     { key: "environment", type: "string", description: "Which environment this stack is: prod, staging or local (hostnames and NODE_ENV follow from it)." },
     { key: "domain", type: "string", description: "The product's apex domain, e.g. byte-runner.app." },
     { key: "frontendHost", type: "string", default: "", description: "Hostname of the web frontend. Empty: the domain in prod, <environment>.<domain> otherwise." },
-    { key: "apiHost", type: "string", default: "", description: "Hostname of the backend API. Empty: api.<domain> in prod, api.<environment>.<domain> otherwise." },
+    { key: "apiHost", type: "string", default: "", description: "Hostname of the backend API. Empty: api.<domain> in prod, api-<environment>.<domain> otherwise (one level below the domain, so Cloudflare's universal certificate covers it when proxied)." },
 
     // The VPS
     { key: "hostAddress", type: "string", description: "Public IPv4/IPv6 address or DNS name of the VPS." },
@@ -94,7 +94,6 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     { key: "dnsLegacyFrontendTarget", type: "string", default: "", description: "Old host of the frontend (a CNAME target, e.g. the Railway domain), used while dnsTarget is legacy." },
     { key: "dnsLegacyApiTarget", type: "string", default: "", description: "Old host of the API (a CNAME target, e.g. the Railway domain), used while dnsTarget is legacy." },
     { key: "dnsIpv4Address", type: "string", default: "", description: "IPv4 address the A records get with dnsTarget vps. Empty: hostAddress (which must then be an IPv4 address)." },
-    { key: "dnsIpv6Address", type: "string", default: "", description: "IPv6 address for AAAA records with dnsTarget vps. Empty: no AAAA records." },
     { key: "dnsProxied", type: "boolean", default: true, description: "Proxy the records through Cloudflare (a flip takes effect at the edge at once; TTL is automatic)." },
     { key: "dnsTtl", type: "integer", default: 300, description: "TTL in seconds of records that are not proxied (lower it to 60 a day before a cutover)." },
     { key: "dnsAllowUnverifiedCutover", type: "boolean", default: false, description: "Prod only: allow dnsTarget vps without a verified data migration in this stack. Loud in every preview." },
@@ -176,7 +175,6 @@ export interface StackConfig<S = pulumi.Output<string>> {
         legacyFrontendTarget: string;
         legacyApiTarget: string;
         ipv4Address: string;
-        ipv6Address: string;
         proxied: boolean;
         ttl: number;
         allowUnverifiedCutover: boolean;
@@ -347,9 +345,9 @@ export function parseConfig(raw: Record<string, string>, secretKeys: ReadonlySet
 
     const environment = oneOf("environment", ENVIRONMENTS);
     const domain = str("domain", hostname);
-    const prefix = environment === "prod" ? "" : `${environment}.`;
-    const frontendHost = str("frontendHost", (v) => (v === "" ? undefined : hostname(v))) || `${prefix}${domain}`;
-    const apiHost = str("apiHost", (v) => (v === "" ? undefined : hostname(v))) || `api.${prefix}${domain}`;
+    const prod = environment === "prod";
+    const frontendHost = str("frontendHost", (v) => (v === "" ? undefined : hostname(v))) || (prod ? domain : `${environment}.${domain}`);
+    const apiHost = str("apiHost", (v) => (v === "" ? undefined : hostname(v))) || (prod ? `api.${domain}` : `api-${environment}.${domain}`);
     if (frontendHost === apiHost && domain !== "") {
         problem("apiHost", `expected a hostname different from frontendHost, got ${JSON.stringify(apiHost)} for both`);
     }
@@ -417,7 +415,6 @@ export function parseConfig(raw: Record<string, string>, secretKeys: ReadonlySet
         legacyFrontendTarget: str("dnsLegacyFrontendTarget", (v) => (v === "" ? undefined : hostname(v))),
         legacyApiTarget: str("dnsLegacyApiTarget", (v) => (v === "" ? undefined : hostname(v))),
         ipv4Address: str("dnsIpv4Address", (v) => (v === "" || IPV4.test(v) ? undefined : `expected an IPv4 address, got ${JSON.stringify(v)}`)),
-        ipv6Address: str("dnsIpv6Address", (v) => (v === "" || (v.includes(":") && IPV6.test(v)) ? undefined : `expected an IPv6 address, got ${JSON.stringify(v)}`)),
         proxied: bool("dnsProxied"),
         ttl: int("dnsTtl", 60, 86400),
         allowUnverifiedCutover: bool("dnsAllowUnverifiedCutover"),
@@ -481,6 +478,9 @@ export function parseConfig(raw: Record<string, string>, secretKeys: ReadonlySet
     }
     if (proxy.tlsMode === "acme" && dns.zoneId !== "" && dns.proxied) {
         problem("proxyTlsMode", "acme needs dnsProxied: false (the ACME challenge must reach Caddy directly); use origin-ca for proxied records");
+    }
+    if (migration?.force && dns.target === "vps") {
+        problem("migrationForce", "expected false while dnsTarget is vps: a forced restore would replace the live database; got true");
     }
     if (firewall.cloudflareOnly && !dns.proxied) {
         problem("firewallCloudflareOnly", "expected false while dnsProxied is false (visitors would come straight to the VPS and be dropped), got true");

@@ -1,6 +1,5 @@
 // byte-runner on one VPS: the whole system in one page. Config is validated first
 // (config.ts); nothing is registered when it is wrong.
-import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { loadConfig } from "./config";
@@ -23,7 +22,7 @@ const logRotation = { maxSizeMb: cfg.host.logMaxSizeMb, maxFiles: cfg.host.logMa
 // 1. The VPS: SSH, bootstrap (Docker, log rotation, upgrades, swap), Docker over ssh://.
 const host = new Host("vps", {
     ...cfg.host,
-    sshDir: process.env.BYTE_RUNNER_SSH_DIR ?? path.join(os.homedir(), ".byte-runner-infra", "ssh", cfg.stack),
+    sshDir: process.env.BYTE_RUNNER_SSH_DIR ?? path.join(".state", "ssh", cfg.stack),
 });
 const onHost = { providers: [host.docker] };
 if (cfg.firewall.enabled) {

@@ -50,10 +50,11 @@ ensure_packages() {
     done
     [[ ${#missing[@]} -eq 0 ]] && return 0
     if [[ $apt_updated -eq 0 ]]; then
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq
         apt_updated=1
     fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # A fresh VPS often runs cloud-init or unattended-upgrades: wait for the dpkg lock.
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     changed "installed ${missing[*]}"
 }
 
@@ -105,6 +106,12 @@ fi
 # 4. Swap.
 swapfile=/swapfile
 if [[ $SWAP_MB -gt 0 ]]; then
+    # A file of another size, or one a cut-off run left unformatted, is made again.
+    if [[ -f $swapfile ]] && { [[ $(stat -c %s "$swapfile") -ne $((SWAP_MB * 1024 * 1024)) ]] || ! swaplabel "$swapfile" >/dev/null 2>&1; }; then
+        swapoff "$swapfile" 2>/dev/null || true
+        rm -f "$swapfile"
+        log "swap file had the wrong size or no swap signature; making it again"
+    fi
     if [[ ! -f $swapfile ]]; then
         fallocate -l "${SWAP_MB}M" "$swapfile" 2>/dev/null || dd if=/dev/zero of="$swapfile" bs=1M count="$SWAP_MB" status=none
         chmod 600 "$swapfile"

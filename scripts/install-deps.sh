@@ -28,15 +28,13 @@ if [[ ${#missing[@]} -gt 0 ]]; then
     say "installing Debian packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     # No init system on these machines: keep package scripts from starting services.
-    own_policy=0
     if [[ ! -e /usr/sbin/policy-rc.d ]]; then
         printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
         chmod 755 /usr/sbin/policy-rc.d
-        own_policy=1
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
     fi
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    [[ $own_policy -eq 1 ]] && rm -f /usr/sbin/policy-rc.d
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
     say "Debian packages present"
 fi

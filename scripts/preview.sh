@@ -18,8 +18,19 @@ work=$repo/.state/preview
 mkdir -p "$work"
 chmod 700 "$repo/.state" "$work"
 config=$work/Pulumi.$stack.yaml
+# `pulumi stack init` writes the new stack's encryption salt into the committed file:
+# keep that file byte for byte as it was, and give the salt to the copy instead.
+previous_salt=$(grep '^encryptionsalt:' "$config" 2>/dev/null || true)
+cp "Pulumi.$stack.yaml" "$work/committed.yaml"
+trap 'cp "$work/committed.yaml" "$repo/Pulumi.$stack.yaml"' EXIT
 pulumi stack select "$stack" >/dev/null 2>&1 || pulumi stack init "$stack" --secrets-provider passphrase >/dev/null
-cp "Pulumi.$stack.yaml" "$config"
+new_salt=$(grep '^encryptionsalt:' "Pulumi.$stack.yaml" || true)
+cp "$work/committed.yaml" "Pulumi.$stack.yaml"
+salt=${new_salt:-$previous_salt}
+{
+    grep -v '^encryptionsalt:' "$work/committed.yaml"
+    if [[ -n $salt ]]; then printf '%s\n' "$salt"; fi
+} >"$config"
 # Placeholders only: a throwaway key made here, and a token of the right shape.
 if [[ ! -f $work/placeholder_ed25519 ]]; then
     ssh-keygen -q -t ed25519 -N '' -C placeholder -f "$work/placeholder_ed25519"

@@ -14,6 +14,10 @@ type Mutation = (c: StackConfigInput) => void;
 const set = (key: string, value: string): Mutation => (c) => {
     c.values[key] = value;
 };
+const setSecret = (key: string, value: string): Mutation => (c) => {
+    c.values[key] = value;
+    c.secretKeys.push(key);
+};
 const unset = (key: string): Mutation => (c) => {
     delete c.values[key];
     c.secretKeys = c.secretKeys.filter((k) => k !== key);
@@ -70,6 +74,7 @@ const cases: [string, Mutation[], string[]][] = [
     ["ACME behind the Cloudflare proxy", [set("proxyTlsMode", "acme")], [`${K}proxyTlsMode (stack staging): acme needs dnsProxied: false (the ACME challenge must reach Caddy directly); use origin-ca for proxied records`]],
     ["Origin CA without a zone", [set("dnsZoneId", "")], [`${K}proxyTlsMode (stack staging): origin-ca needs dnsZoneId (the certificate is issued for the zone); set dnsZoneId or use acme or internal`]],
     ["Cloudflare-only firewall with records not proxied", [set("dnsProxied", "false"), set("proxyTlsMode", "acme")], [`${K}firewallCloudflareOnly (stack staging): expected false while dnsProxied is false (visitors would come straight to the VPS and be dropped), got true`]],
+    ["forced restore after the cutover", [set("dnsTarget", "vps"), set("migrationRunId", "r2"), set("migrationForce", "true"), setSecret("migrationSourceDatabaseUrl", "postgresql://postgres.ref:pw@pooler.supabase.com:5432/postgres")], [`${K}migrationForce (stack staging): expected false while dnsTarget is vps: a forced restore would replace the live database; got true`]],
     ["migration without a source", [set("migrationRunId", "2026-12-01")], [`${K}migrationSourceDatabaseUrl (stack staging): required when migrationRunId is set; set it with \`pulumi config set --secret migrationSourceDatabaseUrl ...\``]],
     ["migration source in plain text", [set("migrationRunId", "r1"), set("migrationSourceDatabaseUrl", "postgresql://postgres:pw@db.example.supabase.co:5432/postgres")], [`${K}migrationSourceDatabaseUrl (stack staging): expected a secret, got a plain value (set it with \`pulumi config set --secret migrationSourceDatabaseUrl ...\`)`]],
     ["slow-query threshold below -1", [set("postgresLogMinDurationMs", "-5")], [`${K}postgresLogMinDurationMs (stack staging): expected an integer from -1 to 3600000, got -5`]],

@@ -46,7 +46,7 @@ for (const stack of ["staging", "prod"]) {
             const address = stack === "prod" ? "203.0.113.10" : "203.0.113.20";
             assert.match(legacy["dns-frontend"], new RegExp(`^CNAME ${host.replace(/\./g, "\\.")} -> byte-runner-frontend-.*\\.up\\.railway\\.app$`));
             assert.equal(vps["dns-frontend"], `A ${host} -> ${address}`);
-            assert.equal(vps["dns-api"], `A api.${host} -> ${address}`);
+            assert.equal(vps["dns-api"], `A ${stack === "prod" ? "api.byte-runner.app" : "api-staging.byte-runner.app"} -> ${address}`);
             if (stack === "prod") assert.equal(vps["dns-www"], "CNAME www.byte-runner.app -> byte-runner.app");
             for (const r of (await buildGraph(stack)).resources.filter((x) => x.type === DNS_RECORD)) {
                 assert.equal(r.inputs.proxied, true);
@@ -92,8 +92,10 @@ describe("TLS modes", () => {
             assert.ok(types.includes(t), `missing ${t}`);
         }
         const cert = g.resources.find((r) => r.type === "cloudflare:index/originCaCertificate:OriginCaCertificate");
-        assert.deepEqual(cert?.inputs.hostnames, ["byte-runner.app", "api.byte-runner.app", "www.byte-runner.app"]);
-        assert.equal(g.resources.find((r) => r.type === "cloudflare:index/zoneSetting:ZoneSetting")?.inputs.value, "strict");
+        assert.deepEqual(cert?.inputs.hostnames, ["api.byte-runner.app", "byte-runner.app", "www.byte-runner.app"]);
+        assert.equal(g.resources.find((r) => r.type === "cloudflare:index/zoneSetting:ZoneSetting"), undefined, "zone-wide SSL mode touched by default");
+        const strict = await buildGraph("prod", withValues("prod", { dnsManageZoneSettings: "true" }));
+        assert.equal(strict.resources.find((r) => r.type === "cloudflare:index/zoneSetting:ZoneSetting")?.inputs.value, "strict");
         const uploads = caddy(g)?.inputs.uploads as { file: string; content: string; permissions: string }[];
         const key = uploads.find((u) => u.file === "/etc/caddy/tls/origin.key");
         assert.deepEqual({ content: key?.content, permissions: key?.permissions }, { content: SECRET, permissions: "0600" });
@@ -129,6 +131,10 @@ describe("firewall in the stack", () => {
         assert.match(stdin, /^PUBLIC_PORTS=80 443$/m);
         assert.match(stdin, /^CLOUDFLARE_ONLY=1$/m);
         assert.match(stdin, /^CLOUDFLARE_RANGES=(\S+\/\d+ )+\S+\/\d+$/m);
+        // Changes re-apply as an update; a replacement would run the old resource's --remove
+        // after the new rules went in and leave the host open.
+        assert.equal(fw.inputs.triggers, undefined);
+        assert.match(String(fw.inputs.create), /SSH_CONNECTION="\$\{SSH_CONNECTION:-\}"/);
         assert.match(String(fw.inputs.delete), /--remove/);
         assert.ok(fw.dependsOn.includes("vps-bootstrap"));
     });

@@ -8,7 +8,7 @@ import { buildGraph, Graph, GraphResource, SECRET } from "./graph";
 
 const CONTAINER = "docker:index/container:Container";
 const expectations = {
-    staging: { poolSize: 10, frontendHost: "staging.byte-runner.app", apiHost: "api.staging.byte-runner.app" },
+    staging: { poolSize: 10, frontendHost: "staging.byte-runner.app", apiHost: "api-staging.byte-runner.app" },
     prod: { poolSize: 40, frontendHost: "byte-runner.app", apiHost: "api.byte-runner.app" },
 } as const;
 

@@ -4,7 +4,7 @@ export interface DnsRecordSpec {
     /** Pulumi resource name: stable across a flip, so the flip is an update of the same record. */
     resourceName: string;
     name: string;
-    type: "A" | "AAAA" | "CNAME";
+    type: "A" | "CNAME";
     content: string;
     proxied: boolean;
     /** 1 = automatic (Cloudflare's value for proxied records). */
@@ -14,7 +14,7 @@ export interface DnsRecordSpec {
 /** What the records depend on: the stack's dns settings and its hostnames. */
 export type DnsPlanArgs = Pick<
     StackConfig<unknown>["dns"],
-    "target" | "legacyFrontendTarget" | "legacyApiTarget" | "ipv4Address" | "ipv6Address" | "proxied" | "ttl"
+    "target" | "legacyFrontendTarget" | "legacyApiTarget" | "ipv4Address" | "proxied" | "ttl"
 > &
     Pick<StackConfig<unknown>, "domain" | "frontendHost" | "apiHost">;
 
@@ -33,10 +33,9 @@ export function dnsRecords(a: DnsPlanArgs): DnsRecordSpec[] {
         if (a.target === "legacy") {
             records.push({ resourceName: `dns-${h.id}`, name: h.name, type: "CNAME", content: h.legacy, proxied: a.proxied, ttl });
         } else {
+            // A only: an AAAA beside a CNAME is refused by Cloudflare, which would make the flip
+            // and the rollback two-phase; behind the proxy, visitors get IPv6 from Cloudflare anyway.
             records.push({ resourceName: `dns-${h.id}`, name: h.name, type: "A", content: a.ipv4Address, proxied: a.proxied, ttl });
-            if (a.ipv6Address !== "") {
-                records.push({ resourceName: `dns-${h.id}-ipv6`, name: h.name, type: "AAAA", content: a.ipv6Address, proxied: a.proxied, ttl });
-            }
         }
     }
     // www follows the apex whichever side serves it (Caddy redirects it to the apex).

@@ -2,7 +2,7 @@ import * as command from "@pulumi/command";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { readScript, REPO_ROOT, scriptCommand, sha256 } from "../shared/naming";
+import { REPO_ROOT, scriptCommand } from "../shared/naming";
 import { childOf } from "../shared/options";
 
 export interface FirewallArgs {
@@ -59,11 +59,13 @@ export class Firewall extends pulumi.ComponentResource {
             `${name}-apply`,
             {
                 connection: args.connection,
-                create: scriptCommand(SCRIPT, ["--apply"], { sudo: args.sudo }),
+                // A new script or new settings change these inputs: an update, which applies
+                // the new rules atomically over the old. No triggers: a replacement would
+                // create the new rules and then run the old resource's delete (--remove).
+                create: scriptCommand(SCRIPT, ["--apply"], { sudo: args.sudo, passEnv: ["SSH_CONNECTION"] }),
                 stdin: this.settings,
-                // Removing the resource (firewallEnabled false) takes the rules away again.
+                // Only when the firewall is switched off (firewallEnabled false) or destroyed.
                 delete: scriptCommand(SCRIPT, ["--remove"], { sudo: args.sudo }),
-                triggers: [sha256(readScript(SCRIPT)), sha256(this.settings)],
             },
             childOf(this, opts),
         );

@@ -3,7 +3,7 @@ import * as docker from "@pulumi/docker";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { readScript, scriptCommand, sha256 } from "../shared/naming";
+import { readScript, REPO_ROOT, scriptCommand, sha256 } from "../shared/naming";
 import { childOf } from "../shared/options";
 
 export interface HostArgs {
@@ -22,9 +22,10 @@ export interface HostArgs {
     logMaxSizeMb?: number;
     logMaxFiles?: number;
     /**
-     * Directory on the machine running Pulumi where the private key (0600) and the pinned
-     * known_hosts for Docker's ssh:// transport are written. Must be stable across runs:
-     * it is part of the Docker provider's configuration.
+     * Directory where the private key (0600) and the pinned known_hosts for Docker's ssh://
+     * transport are written on the machine running Pulumi. Relative paths are relative to
+     * the project (the providers run there), so the Docker provider's settings stay the
+     * same for every operator and CI; the directory is gitignored (.state/).
      */
     sshDir: string;
 }
@@ -81,9 +82,9 @@ export class Host extends pulumi.ComponentResource {
         );
 
         // Docker's ssh:// transport runs the system ssh: give it the key and the pinned host key.
-        const sshDir = a.sshDir;
-        const keyFile = path.join(sshDir, "id");
-        const knownHostsFile = path.join(sshDir, "known_hosts");
+        const sshDir = path.resolve(REPO_ROOT, a.sshDir);
+        const keyFile = path.join(a.sshDir, "id");
+        const knownHostsFile = path.join(a.sshDir, "known_hosts");
         const sshOpts = pulumi.unsecret(
             pulumi.output(a.sshPrivateKey).apply((key) => {
                 writePrivateFiles(sshDir, { id: key.endsWith("\n") ? key : `${key}\n`, known_hosts: `${knownHostsLine(a.address, a.sshPort, a.sshHostKey)}\n` });
@@ -98,7 +99,8 @@ export class Host extends pulumi.ComponentResource {
         );
         this.docker = new docker.Provider(
             `${name}-docker`,
-            { host: `ssh://${a.sshUser}@${a.address}:${a.sshPort}`, sshOpts },
+            // An IPv6 address goes in brackets in a URL.
+            { host: `ssh://${a.sshUser}@${a.address.includes(":") ? `[${a.address}]` : a.address}:${a.sshPort}`, sshOpts },
             childOf(this, opts, [this.bootstrap]),
         );
         this.registerOutputs({ sshTarget: this.sshTarget });

@@ -93,7 +93,11 @@ export class Postgres extends pulumi.ComponentResource {
 
         const rolesStdin = pulumi.secret(
             pulumi
-                .all(args.databases.map((d) => this.passwords[d.role].apply((p) => `${d.role} ${d.database} ${p}`)))
+                .all([
+                    // The superuser first: a kept volume still has the password of an earlier stack.
+                    this.superuserPassword.apply((p) => `postgres - ${p}`),
+                    ...args.databases.map((d) => this.passwords[d.role].apply((p) => `${d.role} ${d.database} ${p}`)),
+                ])
                 .apply((lines) => `${lines.join("\n")}\n`),
         );
         this.roles = new command.remote.Command(

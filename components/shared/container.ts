@@ -75,6 +75,8 @@ export function serviceContainer(name: string, args: ServiceContainerArgs, opts:
             uploads: args.uploads,
             shmSize: args.shmSizeMb,
             stopTimeout: args.stopTimeoutSeconds ?? 30,
+            // Stop (SIGTERM, then wait) before removing on replace and destroy, not a SIGKILL.
+            destroyGraceSeconds: args.stopTimeoutSeconds ?? 30,
             // Wait for a healthy start so that dependents and `pulumi up` see real failures.
             wait: true,
             waitTimeout: 180,

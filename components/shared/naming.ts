@@ -24,8 +24,16 @@ export function shellQuote(value: string): string {
  * script's text as an argument so that stdin stays free for secrets. The text is no
  * secret; with `sudo` the script runs as root for a non-root SSH user.
  */
-export function scriptCommand(name: string, args: readonly string[], opts: { sudo: boolean; env?: Record<string, string> }): string {
-    const env = Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${shellQuote(v)}`);
+export function scriptCommand(
+    name: string,
+    args: readonly string[],
+    opts: { sudo: boolean; env?: Record<string, string>; /** Variables of the SSH session to hand through sudo (which drops them). */ passEnv?: string[] },
+): string {
+    const env = [
+        ...Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${shellQuote(v)}`),
+        // Expanded by the remote shell, so the value is the session's own.
+        ...(opts.passEnv ?? []).map((k) => `${k}="\${${k}:-}"`),
+    ];
     const runner = [...(opts.sudo ? ["sudo", "-n"] : []), ...(env.length > 0 ? ["env", ...env] : [])];
     return [...runner, "bash", "-c", shellQuote(readScript(name)), shellQuote(name), ...args.map(shellQuote)].join(" ");
 }

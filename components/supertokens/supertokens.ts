@@ -54,7 +54,13 @@ export class SuperTokens extends pulumi.ComponentResource {
                     DISABLE_TELEMETRY: "true",
                 },
                 secretEnv: { POSTGRESQL_CONNECTION_URI: databaseUrl, API_KEYS: this.apiKey },
-                healthcheck: ["CMD-SHELL", `curl -fsS http://127.0.0.1:${SUPERTOKENS_PORT}/hello`],
+                // The core's image has bash but no curl or wget: ask /hello over /dev/tcp.
+                healthcheck: [
+                    "CMD",
+                    "bash",
+                    "-c",
+                    `exec 3<>/dev/tcp/127.0.0.1/${SUPERTOKENS_PORT} && printf 'GET /hello HTTP/1.0\r\n\r\n' >&3 && grep -q Hello <&3`,
+                ],
                 limits: args.limits,
                 logRotation: args.logRotation,
             },

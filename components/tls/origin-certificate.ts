@@ -33,8 +33,11 @@ export class OriginCertificate extends pulumi.ComponentResource {
         );
         const certificate = new cloudflare.OriginCaCertificate(
             `${name}-cert`,
-            { csr: csr.certRequestPem, hostnames: args.hostnames, requestType: "origin-ecc", requestedValidity: VALIDITY_DAYS },
-            childOf(this, opts),
+            // Sorted: the API returns hostnames in its own order, which must not read as a change.
+            { csr: csr.certRequestPem, hostnames: [...args.hostnames].sort(), requestType: "origin-ecc", requestedValidity: VALIDITY_DAYS },
+            // The provider reports these back differently from what was sent (pulumi-cloudflare
+            // issues on forced replacement); a new certificate is a deliberate --replace.
+            { ...childOf(this, opts), ignoreChanges: ["csr", "requestedValidity"] },
         );
         if (args.manageZoneSettings) {
             new cloudflare.ZoneSetting(`${name}-ssl-strict`, { zoneId: args.zoneId, settingId: "ssl", value: "strict" }, childOf(this, opts));

@@ -12,7 +12,7 @@ import { explain, pulumi, PULUMI_MISSING, REPO, run } from "./pulumi";
 const STACK = ["--stack", "local", "--non-interactive"];
 const PREFIX = "byte-runner-local";
 const FRONTEND = "local.byte-runner.test";
-const API = "api.local.byte-runner.test";
+const API = "api-local.byte-runner.test";
 
 function up(extra: string[] = []): void {
     const r = pulumi(["up", ...STACK, "--yes", "--skip-preview", ...extra]);
@@ -133,6 +133,13 @@ describe("the local stack, end to end", { concurrency: false }, () => {
         assert.equal(docker(["volume", "ls", "--filter", `name=${PREFIX}-pgdata`, "--format", "{{.Name}}"]), `${PREFIX}-pgdata`);
         up();
         assert.equal(psql(`select v from e2e_marker where v = '${marker}'`), marker);
+        // New generated passwords work against the kept volume, over the network as the apps connect.
+        const superuser = JSON.parse(docker(["inspect", "--format", "{{json .Config.Env}}", `${PREFIX}-postgres`])) as string[];
+        const password = superuser.find((e) => e.startsWith("POSTGRES_PASSWORD="))?.slice("POSTGRES_PASSWORD=".length) ?? "";
+        const tcp = run("docker", ["exec", "-e", `PGPASSWORD=${password}`, `${PREFIX}-postgres`, "psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc", "select 1"]);
+        assert.equal(tcp.stdout.trim(), "1", explain(tcp));
+        const health = https(API, "/health");
+        assert.equal(health.status, 200, `the backend cannot reach its database after the new up: ${health.body}`);
     });
 
     after(() => {

@@ -15,6 +15,9 @@ for (const stack of ["staging", "prod"]) {
                 assert.ok(out.includes(needle) || out.includes(needle.split(":").pop() ?? needle), `${needle} not in the preview`);
             }
             assert.match(out, /\d+ to create/);
+            // The committed stack file is left exactly as it was (no encryption salt written in).
+            const diff = run("git", ["diff", "--quiet", "--", `Pulumi.${stack}.yaml`]);
+            assert.equal(diff.status, 0, `preview.sh changed Pulumi.${stack}.yaml`);
         });
     });
 }

@@ -89,6 +89,9 @@ describe("scripts run on the VPS, against real Postgres containers", { concurren
             assert.ok(!(r.stdout + r.stderr).includes(SOURCE_PW) && !(r.stdout + r.stderr).includes(SUPER_PW), `${name} printed a password`);
         }
         assert.equal(sql(TARGET, "app", "select count(*) from public.items"), "5000");
+        // The restored database keeps the isolation db-roles.sh set up.
+        const connect = run("docker", ["exec", "-e", `PGPASSWORD=${AUTH_PW}`, TARGET, "psql", "-h", "127.0.0.1", "-U", "supertokens", "-d", "app", "-tAc", "select 1"]);
+        assert.notEqual(connect.status, 0, "after the restore, the supertokens role may connect to the app database");
         assert.deepEqual(fs.readdirSync("/var/lib/byte-runner/migration").filter((f) => f.startsWith(".env-")), [], "a secrets file was left behind");
     });
 
