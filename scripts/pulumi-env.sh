@@ -19,7 +19,7 @@
 #   passphrase, which is fine for throwaway local stacks only.
 
 _pulumi_env_repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# shellcheck source=toolchain/versions.sh
+# shellcheck source=SCRIPTDIR/toolchain/versions.sh
 . "$_pulumi_env_repo/scripts/toolchain/versions.sh"
 
 _pulumi_env_prepend_path() {

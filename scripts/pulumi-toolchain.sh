@@ -15,7 +15,8 @@
 # - Otherwise everything is built from Go modules into
 #   ${BYTE_RUNNER_CACHE:-$HOME/.cache/byte-runner-infra}/pulumi/<cli version>/bin, one binary
 #   at a time (2-core machines); a binary already built for the same module version and
-#   flags is skipped, so a second run takes seconds. Plugins go into PULUMI_HOME
+#   flags is skipped, so a second run takes seconds. Plugin binaries are built into
+#   $BYTE_RUNNER_CACHE/pulumi/plugin-builds (off PATH) and installed into PULUMI_HOME
 #   ($BYTE_RUNNER_CACHE/pulumi-home) via `pulumi plugin install --file`.
 # - --substitutes: for a plugin whose release module cannot be had, build the stand-in in
 #   toolchain/substitutes/<name>/ instead (the upstream Terraform provider bridged with
@@ -45,7 +46,7 @@ shopt -s inherit_errexit
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$SCRIPT_DIR/.." && pwd)
 TOOLCHAIN_DIR="$SCRIPT_DIR/toolchain"
-# shellcheck source=toolchain/versions.sh
+# shellcheck source=SCRIPTDIR/toolchain/versions.sh
 . "$TOOLCHAIN_DIR/versions.sh"
 
 ALLOW_MISSING_PLUGINS=0
@@ -154,14 +155,16 @@ try_ambient_pulumi() {
 	AMBIENT_PULUMI="$ambient"
 }
 
-# build_binary NAME STAMP_KEY WORKDIR GO_BUILD_ARGS...: `go build -o BIN/NAME` in WORKDIR,
-# skipped when BIN/NAME exists and was built with the same STAMP_KEY (module@version and
+# build_binary OUT STAMP_KEY WORKDIR GO_BUILD_ARGS...: `go build -o OUT` in WORKDIR,
+# skipped when OUT exists and was built with the same STAMP_KEY (module@version and
 # flags). Prints a start line and the elapsed seconds; the output goes to a log file.
 build_binary() {
-	local name="$1" key="$2" workdir="$3"
+	local out="$1" key="$2" workdir="$3"
 	shift 3
-	local out="$PULUMI_TOOLCHAIN_BIN/$name" stamp="$PULUMI_TOOLCHAIN_BIN/.$name.stamp"
-	local log_file="$LOG_DIR/$name.log" started=$SECONDS
+	local name stamp log_file started=$SECONDS
+	name=$(basename "$out")
+	stamp="$(dirname "$out")/.$name.stamp"
+	log_file="$LOG_DIR/$name.log"
 	if [[ -x "$out" && -f "$stamp" && "$(cat "$stamp")" == "$key" ]]; then
 		log "skip  $name: already built ($key)"
 		return 0
@@ -189,11 +192,11 @@ build_engine() {
 	require_go_mod_version "$TOOLCHAIN_DIR/cli" github.com/pulumi/pulumi/sdk/v3 "$PULUMI_CLI_VERSION"
 	require_go_mod_version "$TOOLCHAIN_DIR/langhost" github.com/pulumi/pulumi/sdk/v3 "$PULUMI_LANGHOST_VERSION"
 	# Flags as upstream's release builds use them.
-	build_binary pulumi \
+	build_binary "$PULUMI_TOOLCHAIN_BIN/pulumi" \
 		"github.com/pulumi/pulumi/pkg/v3@v$PULUMI_CLI_VERSION tags=osusergo,grpcnotrace" \
 		"$TOOLCHAIN_DIR/cli" -trimpath -tags osusergo,grpcnotrace \
 		-ldflags "$version_flag=v$PULUMI_CLI_VERSION" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
-	build_binary pulumi-language-nodejs \
+	build_binary "$PULUMI_TOOLCHAIN_BIN/pulumi-language-nodejs" \
 		"github.com/pulumi/pulumi/sdk/v3@v$PULUMI_LANGHOST_VERSION tags=osusergo,grpcnotrace" \
 		"$TOOLCHAIN_DIR/langhost" -trimpath -tags osusergo,grpcnotrace \
 		-ldflags "$version_flag=v$PULUMI_LANGHOST_VERSION" \
@@ -232,15 +235,15 @@ build_provider() {
 	row=$(provider_rows | awk -F '\t' -v n="$name" '$1 == n')
 	IFS=$'\t' read -r _ plugin_version module release kind main_package version_var <<<"$row"
 	if [[ "$plugin_version" != "$version" ]]; then
-		log "MISSING $name $version: toolchain/providers.tsv pins release $plugin_version; find the release commit of $version and update the row"
+		log "no release build of $name $version: toolchain/providers.tsv pins release $plugin_version; find the release commit of $version and update the row"
 		return 1
 	fi
 	if [[ "$release" == "-" ]]; then
-		log "MISSING $name $version: release commit of $module unknown (its sdk tag is not served by the proxy)"
+		log "no release build of $name $version: release commit of $module unknown (its sdk tag is not served by the proxy)"
 		return 1
 	fi
 	if ! module_served "$module" "$release"; then
-		log "MISSING $name $version: the Go proxy does not serve $module@$release"
+		log "no release build of $name $version: the Go proxy does not serve $module@$release"
 		return 1
 	fi
 	local flags="-X $version_var=v$version"
@@ -255,17 +258,17 @@ build_provider() {
 				>"$LOG_DIR/pulumi-resource-$name.get.log" 2>&1 ||
 				die "resolving $module@$release failed; log: $LOG_DIR/pulumi-resource-$name.get.log"
 		fi
-		build_binary "pulumi-resource-$name" "$module@$release $flags" "$work" \
+		build_binary "$PLUGIN_BUILD_DIR/pulumi-resource-$name" "$module@$release $flags" "$work" \
 			-trimpath -ldflags "$flags" "$main_package"
 		;;
 	bridged)
 		local wrapper="$TOOLCHAIN_DIR/providers/$name"
 		if [[ ! -f "$wrapper/go.mod" ]]; then
-			log "MISSING $name $version: $module@$release is served, but the wrapper module $wrapper (shim, upstream replace, main.go) is not written yet"
+			log "no release build of $name $version: $module@$release is served, but the wrapper module $wrapper (shim, upstream replace, main.go) is not written yet"
 			return 1
 		fi
 		require_go_mod_version "$wrapper" "$module" "${release#v}"
-		build_binary "pulumi-resource-$name" "$module@$release $flags" "$wrapper" \
+		build_binary "$PLUGIN_BUILD_DIR/pulumi-resource-$name" "$module@$release $flags" "$wrapper" \
 			-trimpath -ldflags "$flags" .
 		;;
 	*) die "toolchain/providers.tsv: unknown kind '$kind' for $name" ;;
@@ -289,7 +292,7 @@ build_substitute() {
 	fi
 	# Rebuild whenever any of its sources changes.
 	key="substitute $name $version $(find "$dir" -type f | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16)"
-	build_binary "pulumi-resource-$name" "$key" "$dir" -trimpath "./cmd/pulumi-resource-$name"
+	build_binary "$PLUGIN_BUILD_DIR/pulumi-resource-$name" "$key" "$dir" -trimpath "./cmd/pulumi-resource-$name"
 	log "SUBSTITUTE $name $version: bridged from the upstream Terraform provider, not the release (see $dir/info.go)"
 }
 
@@ -300,7 +303,7 @@ install_plugins() {
 	local pulumi="$1" wanted="$2" name version installed bin
 	while read -r name version; do
 		installed="$PULUMI_HOME/plugins/resource-$name-v$version/pulumi-resource-$name"
-		bin="$PULUMI_TOOLCHAIN_BIN/pulumi-resource-$name"
+		bin="$PLUGIN_BUILD_DIR/pulumi-resource-$name"
 		if [[ -x "$installed" && ! -x "$bin" ]]; then
 			log "skip  plugin $name $version: installed by other means"
 			continue
@@ -356,7 +359,10 @@ main() {
 	command -v go >/dev/null 2>&1 || die "go not found (needed to build the Pulumi engine)"
 
 	LOG_DIR="$PULUMI_TOOLCHAIN_CACHE/pulumi/logs"
-	mkdir -p "$PULUMI_TOOLCHAIN_BIN" "$LOG_DIR"
+	# Plugin binaries stay off PATH: the engine would take a pulumi-resource-* on PATH
+	# whatever its version, instead of the plugin cache's exact versions.
+	PLUGIN_BUILD_DIR="$PULUMI_TOOLCHAIN_CACHE/pulumi/plugin-builds"
+	mkdir -p "$PULUMI_TOOLCHAIN_BIN" "$LOG_DIR" "$PLUGIN_BUILD_DIR"
 	# Compiled packages are cached beside the binaries (reused by later runs); downloaded
 	# modules stay in the default GOMODCACHE. No VCS stamping: the wrappers sit in this repo.
 	export GOCACHE="$PULUMI_TOOLCHAIN_CACHE/go-build"

@@ -13,7 +13,7 @@
 // After changing a pin, regenerate the embedded schema from this folder:
 //
 //	go build -trimpath -o /tmp/tfgen ./cmd/tfgen && /tmp/tfgen schema --out /tmp/schema
-//	cp /tmp/schema/schema.json cmd/pulumi-resource-random/
+//	cp /tmp/schema/schema.json cmd/pulumi-resource-random/ && cp /tmp/schema/bridge-metadata.json .
 package info
 
 import (
