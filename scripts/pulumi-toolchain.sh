@@ -228,7 +228,7 @@ module_served() {
 	return "$served"
 }
 
-# build_provider NAME VERSION: builds pulumi-resource-NAME into BIN from the row of
+# build_provider NAME VERSION: builds pulumi-resource-NAME into PLUGIN_BUILD_DIR from the row of
 # providers.tsv; returns 1 (after saying why) when it cannot be built here.
 build_provider() {
 	local name="$1" version="$2" row plugin_version module release kind main_package version_var
@@ -296,37 +296,70 @@ build_substitute() {
 	log "SUBSTITUTE $name $version: bridged from the upstream Terraform provider, not the release (see $dir/info.go)"
 }
 
+# A stand-in installed into the plugin cache is marked so, so that later runs (and the
+# smoke check) can tell it from a release.
+SUBSTITUTE_MARK=.byte-runner-substitute
+
 # install_plugins PULUMI WANTED: every wanted plugin into PULUMI_HOME's plugin cache;
 # counts in MISSING_PLUGINS those that could not be provided.
 MISSING_PLUGINS=0
 install_plugins() {
-	local pulumi="$1" wanted="$2" name version installed bin
+	local pulumi="$1" wanted="$2" name version installed bin substitute
 	while read -r name version; do
 		installed="$PULUMI_HOME/plugins/resource-$name-v$version/pulumi-resource-$name"
 		bin="$PLUGIN_BUILD_DIR/pulumi-resource-$name"
+		substitute=0
 		if [[ -x "$installed" && ! -x "$bin" ]]; then
 			log "skip  plugin $name $version: installed by other means"
 			continue
 		fi
-		if ! build_provider "$name" "$version" &&
-			! { ((USE_SUBSTITUTES)) && build_substitute "$name" "$version"; }; then
-			MISSING_PLUGINS=$((MISSING_PLUGINS + 1))
-			continue
+		if ! build_provider "$name" "$version"; then
+			if ((USE_SUBSTITUTES)) && build_substitute "$name" "$version"; then
+				substitute=1
+			else
+				MISSING_PLUGINS=$((MISSING_PLUGINS + 1))
+				continue
+			fi
 		fi
 		if cmp -s "$bin" "$installed"; then
 			log "skip  plugin $name $version: already installed"
 		else
 			"$pulumi" plugin install resource "$name" "$version" --file "$bin" --reinstall >&2
 		fi
+		if ((substitute)); then
+			touch "$(dirname "$installed")/$SUBSTITUTE_MARK"
+		else
+			rm -f "$(dirname "$installed")/$SUBSTITUTE_MARK"
+		fi
 	done <<<"$wanted"
 }
 
+# installed_substitutes WANTED: prints "name version" of each wanted plugin whose copy in
+# the plugin cache is a stand-in.
+installed_substitutes() {
+	local name version
+	while read -r name version; do
+		if [[ -f "${PULUMI_HOME:-$HOME/.pulumi}/plugins/resource-$name-v$version/$SUBSTITUTE_MARK" ]]; then
+			printf '%s %s\n' "$name" "$version"
+		fi
+	done <<<"$1"
+}
+
 smoke_check() {
-	local pulumi="$1" wanted="$2" missing
+	local pulumi="$1" wanted="$2" missing substitutes
 	log "smoke check: $pulumi version / plugin ls (PULUMI_HOME=${PULUMI_HOME:-default})"
 	"$pulumi" version
 	"$pulumi" plugin ls
 	missing=$(missing_plugins "$pulumi" "$wanted")
+	substitutes=$(installed_substitutes "$wanted")
+	if [[ -n "$substitutes" ]]; then
+		if ((USE_SUBSTITUTES)); then
+			log "stand-ins in use, not releases: $(tr '\n' ' ' <<<"$substitutes")"
+		else
+			log "installed stand-ins count as missing without --substitutes: $(tr '\n' ' ' <<<"$substitutes")"
+			missing=$(printf '%s\n%s\n' "$missing" "$substitutes" | grep -v '^$' || true)
+		fi
+	fi
 	if [[ -n "$missing" ]]; then
 		log "plugins NOT available (name version):"
 		while read -r line; do log "  $line"; done <<<"$missing"
