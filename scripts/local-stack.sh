@@ -75,7 +75,7 @@ TXT
 case ${1:-} in
     setup)
         phase "Pulumi toolchain (built from Go modules on first use; cached afterwards)"
-        bash scripts/pulumi-toolchain.sh
+        bash scripts/pulumi-toolchain.sh --substitutes
         vps
         config
         ;;

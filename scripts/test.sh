@@ -25,7 +25,7 @@ npm run test:integration
 phase "local VPS for the end-to-end suite: Docker engine, stand-in images, sshd"
 bash scripts/local-stack.sh vps
 phase "Pulumi toolchain (built from Go modules on first use; cached afterwards)"
-if bash scripts/pulumi-toolchain.sh; then
+if bash scripts/pulumi-toolchain.sh --substitutes; then
     bash scripts/local-stack.sh config
     export BYTE_RUNNER_PULUMI=ready
 else
