@@ -293,7 +293,7 @@ build_substitute() {
 	# Rebuild whenever any of its sources changes.
 	key="substitute $name $version $(find "$dir" -type f | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16)"
 	build_binary "$PLUGIN_BUILD_DIR/pulumi-resource-$name" "$key" "$dir" -trimpath "./cmd/pulumi-resource-$name"
-	log "SUBSTITUTE $name $version: bridged from the upstream Terraform provider, not the release (see $dir/info.go)"
+	log "SUBSTITUTE $name $version: a stand-in, not the release (how it differs: $dir/info.go)"
 }
 
 # A stand-in installed into the plugin cache is marked so, so that later runs (and the
