@@ -28,6 +28,7 @@ export interface GraphResource {
     /** Name of the explicit provider, if any. */
     provider: string | null;
     retainOnDelete: boolean;
+    deleteBeforeReplace: boolean;
     inputs: Record<string, unknown>;
     /** The same inputs with secrets revealed: for assertions only, never printed. */
     revealed: Record<string, unknown>;
@@ -136,7 +137,7 @@ export async function buildGraph(
         config.secretKeys.map((k) => `${PROJECT}:${k}`),
     );
 
-    const raw: { type: string; name: string; parent: string; deps: string[]; provider: string; retain: boolean; object: unknown }[] = [];
+    const raw: { type: string; name: string; parent: string; deps: string[]; provider: string; retain: boolean; deleteFirst: boolean; object: unknown }[] = [];
     const monitor = settings.getMonitor();
     const original = monitor.registerResource.bind(monitor);
     // The request is the engine's protobuf message; only its getters are used here.
@@ -152,6 +153,7 @@ export async function buildGraph(
             deps: req.getDependenciesList(),
             provider: req.getProvider(),
             retain: Boolean(req.getRetainondelete?.()),
+            deleteFirst: Boolean(req.getDeletebeforereplace?.()),
             object: req.getObject()?.toJavaScript() ?? {},
         });
         return original(req, callback);
@@ -190,6 +192,7 @@ export async function buildGraph(
         dependsOn: [...new Set(r.deps.map((d) => urnToName.get(d) ?? d.split("::").pop() ?? d))].sort(),
         provider: r.provider ? providerName(r.provider) : null,
         retainOnDelete: r.retain,
+        deleteBeforeReplace: r.deleteFirst,
         inputs: present(r.object, urnToName, false) as Record<string, unknown>,
         revealed: present(r.object, urnToName, true) as Record<string, unknown>,
     }));
@@ -198,13 +201,14 @@ export async function buildGraph(
 
 /** The graph as reviewers read it: every resource, no secret. */
 export function printable(graph: Graph): object[] {
-    return graph.resources.map(({ type, name, parent, dependsOn, provider, retainOnDelete, inputs }) => ({
+    return graph.resources.map(({ type, name, parent, dependsOn, provider, retainOnDelete, deleteBeforeReplace, inputs }) => ({
         type,
         name,
         parent,
         dependsOn,
         provider,
         retainOnDelete,
+        deleteBeforeReplace,
         inputs,
     }));
 }

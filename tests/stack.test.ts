@@ -100,6 +100,8 @@ for (const stack of ["staging", "prod"] as const) {
                 assert.ok(hc.tests.length >= 2 && ["CMD", "CMD-SHELL"].includes(hc.tests[0]), `${c.name} healthcheck`);
                 assert.equal(c.inputs.restart, "unless-stopped");
                 assert.ok(Number(c.inputs.memory) > 0 && Number(c.inputs.cpus) > 0, `${c.name} limits`);
+                // Named containers: a replacement must remove the old one first or the name clashes.
+                assert.equal(c.deleteBeforeReplace, true, `${c.name} deleteBeforeReplace`);
             }
             assert.match(JSON.stringify(container(g, "postgres").inputs.healthcheck), /pg_isready/);
             assert.match(JSON.stringify(container(g, "supertokens").inputs.healthcheck), /\/hello/);

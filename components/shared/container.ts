@@ -38,6 +38,21 @@ export interface ServiceContainerArgs {
     stopTimeoutSeconds?: number;
 }
 
+/**
+ * docker's --cpus as the docker provider writes it back into state after reading the
+ * container (NanoCPUs as a decimal: 1 -> "1.0", 0.5 -> "0.5", 1.25 -> "1.25"). Passing the
+ * same spelling keeps a second `pulumi up` from replacing every container over "1" vs "1.0".
+ */
+export function dockerCpus(cpus: number): string {
+    const nano = Math.round(cpus * 1e9);
+    const whole = Math.floor(nano / 1e9);
+    const fraction = String(nano % 1e9).padStart(9, "0");
+    const text = `${whole}.${fraction}`;
+    // The provider's rule, kept as it is: exactly nine zeros means a "round" value, one decimal.
+    if ((text.match(/0/g) ?? []).length === 9) return (Math.round(nano / 1e8) / 10).toFixed(1);
+    return text.replace(/0+$/, "");
+}
+
 /** Labels every managed container carries, so operators can find them with `docker ps --filter`. */
 export const MANAGED_LABEL = "org.byte-runner.managed-by";
 
@@ -66,8 +81,7 @@ export function serviceContainer(name: string, args: ServiceContainerArgs, opts:
             command: args.command,
             memory: args.limits.memoryMb,
             memorySwap: args.limits.memoryMb,
-            // docker's --cpus, which the provider takes as a decimal string.
-            cpus: String(args.limits.cpus),
+            cpus: dockerCpus(args.limits.cpus),
             healthcheck: { tests: args.healthcheck, interval: "10s", timeout: "5s", retries: 5, startPeriod: "30s" },
             networksAdvanced: args.networks.map((n) => ({ name: n.name, aliases: n.aliases })),
             ports: args.ports ?? [],
@@ -85,6 +99,8 @@ export function serviceContainer(name: string, args: ServiceContainerArgs, opts:
             logDriver: "json-file",
             logOpts: { "max-size": `${args.logRotation.maxSizeMb}m`, "max-file": String(args.logRotation.maxFiles) },
         },
-        opts,
+        // The name is fixed, so a replacement cannot create the new container beside the old
+        // one: stop and remove first (data lives in volumes, never in the container).
+        { ...opts, deleteBeforeReplace: true },
     );
 }

@@ -42,7 +42,9 @@ function plannedChanges(): string[] {
     const r = pulumi(["preview", ...STACK, "--json"]);
     assert.equal(r.status, 0, explain(r));
     const plan = JSON.parse(r.stdout) as { steps?: { op: string; urn: string }[] };
-    return [...new Set((plan.steps ?? []).filter((s) => s.op !== "same").map((s) => `${s.urn.split("::")[2]}::${s.urn.split("::").pop()}`))].sort();
+    // URN: urn:pulumi:<stack>::<project>::<parent types $ ...>$<type>::<name>
+    const typeAndName = (urn: string) => `${urn.split("::")[2].split("$").pop()}::${urn.split("::").pop()}`;
+    return [...new Set((plan.steps ?? []).filter((s) => s.op !== "same").map((s) => typeAndName(s.urn)))].sort();
 }
 
 describe("the local stack, end to end", { concurrency: false }, () => {
