@@ -6,6 +6,8 @@
 #   bash scripts/local-stack.sh up        pulumi up --stack local, then print the URLs
 #   bash scripts/local-stack.sh urls      the URLs and how to reach them with curl
 #   bash scripts/local-stack.sh destroy   pulumi destroy (the data volume stays)
+#   bash scripts/local-stack.sh reset     destroy, then remove what is left of the local VPS's
+#                                         containers, networks and data volume (test start)
 # Run as root after scripts/install-deps.sh.
 set -euo pipefail
 
@@ -75,7 +77,14 @@ TXT
 case ${1:-} in
     setup)
         phase "Pulumi toolchain (built from Go modules on first use; cached afterwards)"
-        bash scripts/pulumi-toolchain.sh --substitutes
+        # The local stack needs the command, docker and random plugins only (internal TLS,
+        # no DNS): go on without the others, but not without these.
+        report=$(mktemp)
+        bash scripts/pulumi-toolchain.sh --substitutes --allow-missing-plugins --missing-report "$report"
+        if grep -qxE 'command|docker|random' "$report"; then
+            die "the local stack needs the plugins command, docker and random; missing: $(tr '\n' ' ' <"$report")"
+        fi
+        rm -f "$report"
         vps
         config
         ;;
@@ -93,5 +102,22 @@ case ${1:-} in
         phase "pulumi destroy --stack $STACK (the data volume is kept)"
         pulumi destroy --stack "$STACK" --yes --non-interactive
         ;;
-    *) die "usage: local-stack.sh setup|vps|config|up|urls|destroy" ;;
+    reset)
+        # For tests: everything of the local VPS goes, the data volume included, whether
+        # or not this clone's state knows it (a clone before this one may have made it).
+        pulumi_env
+        phase "reset: destroy the local stack and what an earlier clone left"
+        if pulumi stack select "$STACK" >/dev/null 2>&1; then
+            pulumi destroy --stack "$STACK" --yes --non-interactive --skip-preview >/dev/null
+        fi
+        prefix=byte-runner-local-
+        mapfile -t leftovers < <(docker ps -aq --filter "label=org.byte-runner.managed-by" --filter "name=^${prefix}")
+        ((${#leftovers[@]} == 0)) || docker rm -f "${leftovers[@]}" >/dev/null
+        mapfile -t leftovers < <(docker network ls -q --filter "name=^${prefix}")
+        ((${#leftovers[@]} == 0)) || docker network rm "${leftovers[@]}" >/dev/null
+        mapfile -t leftovers < <(docker volume ls -q --filter "name=^${prefix}")
+        ((${#leftovers[@]} == 0)) || docker volume rm "${leftovers[@]}" >/dev/null
+        echo "[local-stack] the local VPS has no byte-runner container, network or volume left"
+        ;;
+    *) die "usage: local-stack.sh setup|vps|config|up|urls|destroy|reset" ;;
 esac

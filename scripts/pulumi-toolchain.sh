@@ -4,7 +4,7 @@
 # Debian (no get.pulumi.com, no GitHub). Facts behind it:
 # shared/reference/pulumi-offline-toolchain.md.
 #
-#   bash scripts/pulumi-toolchain.sh [--substitutes] [--allow-missing-plugins]
+#   bash scripts/pulumi-toolchain.sh [--substitutes] [--allow-missing-plugins] [--missing-report FILE]
 #   source scripts/pulumi-env.sh        # then: pulumi preview / up ...
 #
 # - Versions come from the project: node_modules/@pulumi/pulumi (SDK) and
@@ -25,6 +25,8 @@
 # - Ends with a smoke check (pulumi version, pulumi plugin ls) and exits 2 when a plugin
 #   is missing, unless --allow-missing-plugins is given (the engine alone is then enough,
 #   e.g. for programs without provider resources or with dynamic providers).
+#   --missing-report FILE: the names of the missing plugins, one per line, are written to
+#   FILE (empty when none), so that a caller can run what needs only the others.
 # - $BYTE_RUNNER_CACHE/go-build (Go's compile cache, ~2 GB) only speeds up rebuilds after a
 #   version change; deleting it is safe.
 #
@@ -51,6 +53,7 @@ TOOLCHAIN_DIR="$SCRIPT_DIR/toolchain"
 
 ALLOW_MISSING_PLUGINS=0
 USE_SUBSTITUTES=0
+MISSING_REPORT=""
 
 log() { printf '[pulumi-toolchain] %s\n' "$*" >&2; }
 die() {
@@ -67,6 +70,11 @@ parse_args() {
 		case "$1" in
 		--allow-missing-plugins) ALLOW_MISSING_PLUGINS=1 ;;
 		--substitutes) USE_SUBSTITUTES=1 ;;
+		--missing-report)
+			(($# >= 2)) || die "--missing-report needs a file"
+			MISSING_REPORT="$2"
+			shift
+			;;
 		-h | --help)
 			usage
 			exit 0
@@ -359,6 +367,9 @@ smoke_check() {
 			log "installed stand-ins count as missing without --substitutes: $(tr '\n' ' ' <<<"$substitutes")"
 			missing=$(printf '%s\n%s\n' "$missing" "$substitutes" | grep -v '^$' || true)
 		fi
+	fi
+	if [[ -n "$MISSING_REPORT" ]]; then
+		{ [[ -z "$missing" ]] || cut -d' ' -f1 <<<"$missing"; } >"$MISSING_REPORT"
 	fi
 	if [[ -n "$missing" ]]; then
 		log "plugins NOT available (name version):"

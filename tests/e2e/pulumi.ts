@@ -42,4 +42,14 @@ export function explain(r: Run): string {
  * need the engine then report themselves skipped, with this reason, instead of passing.
  */
 export const PULUMI_MISSING =
-    process.env.BYTE_RUNNER_PULUMI === "missing" ? "the Pulumi toolchain is incomplete on this machine (scripts/pulumi-toolchain.sh failed)" : false;
+    process.env.BYTE_RUNNER_PULUMI === "missing" ? "the Pulumi engine could not be built on this machine (scripts/pulumi-toolchain.sh failed)" : false;
+
+/**
+ * The skip reason for a test that needs these provider plugins: the engine's, or the
+ * plugins scripts/test.sh found missing (BYTE_RUNNER_PLUGINS_MISSING); false when all are there.
+ */
+export function needsPlugins(...plugins: string[]): string | false {
+    if (PULUMI_MISSING) return PULUMI_MISSING;
+    const missing = (process.env.BYTE_RUNNER_PLUGINS_MISSING ?? "").split(/\s+/).filter((p) => plugins.includes(p));
+    return missing.length > 0 ? `provider plugin(s) ${missing.join(", ")} could not be built on this machine (scripts/pulumi-toolchain.sh)` : false;
+}
