@@ -1,0 +1,9 @@
+package main
+
+import (
+	info "byte-runner-infra/toolchain/substitutes/cloudflare"
+
+	"github.com/pulumi/pulumi-terraform-bridge/v3/pkg/pf/tfgen"
+)
+
+func main() { tfgen.Main("cloudflare", info.Provider()) }
