@@ -4,6 +4,7 @@
 // Pulumi.yaml's `config:` section and INFRASTRUCTURE.md's key table are generated
 // from CONFIG_KEYS (scripts/gen-docs.ts); a test fails when they drift.
 import * as pulumi from "@pulumi/pulumi";
+import { cpusStable } from "./components/shared/cpus";
 
 export const PROJECT = "byte-runner-infra";
 
@@ -320,9 +321,11 @@ export function parseConfig(raw: Record<string, string>, secretKeys: ReadonlySet
     const limits = (area: string, hostCpus: number): Limits => {
         const memoryMb = int(`${area}MemoryMb`, 64, 1048576);
         const cpusRaw = str(`${area}Cpus`, (v) =>
-            CPUS.test(v) && Number(v) > 0 && Number(v) <= Math.max(hostCpus, 0.01)
-                ? undefined
-                : `expected a number of CPUs greater than 0 and at most hostCpus (${hostCpus}), got ${JSON.stringify(v)}`,
+            !(CPUS.test(v) && Number(v) > 0 && Number(v) <= Math.max(hostCpus, 0.01))
+                ? `expected a number of CPUs greater than 0 and at most hostCpus (${hostCpus}), got ${JSON.stringify(v)}`
+                : !cpusStable(Number(v))
+                  ? `expected a CPU limit Docker keeps as given (0.1 or more, such as 0.5, 1 or 1.25), got ${JSON.stringify(v)}`
+                  : undefined,
         );
         return { memoryMb, cpus: Number(cpusRaw) || 0 };
     };

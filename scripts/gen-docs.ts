@@ -68,7 +68,7 @@ async function servicesTable(): Promise<string> {
             const ports = (i.ports ?? []).map((p) => `${p.external}->${p.internal}/${p.protocol}`).join(", ") || "none";
             const networks = (i.networksAdvanced ?? []).map((n) => `${String(n.name).replace(/^byte-runner-prod-/, "")} (as ${n.aliases.join(", ")})`).join(", ");
             const volumes = (i.volumes ?? []).map((v) => `${String(v.volumeName).replace(/^byte-runner-prod-/, "<prefix>-")}:${v.containerPath}`).join(", ") || "none";
-            return `| ${c.name} | \`${image}\` | ${ports} | ${networks} | ${volumes} | ${i.memory} MiB, ${i.cpus} CPU |`;
+            return `| ${c.name} | \`${image}\` | ${ports} | ${networks} | ${volumes} | ${i.memory} MiB, ${Number(i.cpus)} CPU |`;
         });
     return ["| service | image (prod) | published ports | networks | volumes | limits (prod) |", "| --- | --- | --- | --- | --- | --- |", ...rows].join("\n");
 }

@@ -62,6 +62,7 @@ const cases: [string, Mutation[], string[]][] = [
     ["unknown key", [set("pooler.poolSize", "20")], [`${K}pooler.poolSize (stack staging): unknown key; expected one of the keys declared in Pulumi.yaml (see INFRASTRUCTURE.md)`]],
     ["more CPUs than the host has", [set("postgresCpus", "4")], [`${K}postgresCpus (stack staging): expected a number of CPUs greater than 0 and at most hostCpus (2), got "4"`]],
     ["CPUs that are no number", [set("backendCpus", "two")], [`${K}backendCpus (stack staging): expected a number of CPUs greater than 0 and at most hostCpus (2), got "two"`]],
+    ["a CPU limit Docker would change", [set("backendCpus", "0.05")], [`${K}backendCpus (stack staging): expected a CPU limit Docker keeps as given (0.1 or more, such as 0.5, 1 or 1.25), got "0.05"`]],
     ["limits that do not fit the host", [set("hostMemoryMb", "2048")], [`${K}hostMemoryMb (stack staging): expected at least the sum of the containers' memory limits (3072 MiB), got 2048`]],
     ["unknown TLS mode", [set("proxyTlsMode", "letsencrypt")], [`${K}proxyTlsMode (stack staging): expected one of origin-ca, acme, internal, got "letsencrypt"`]],
     ["unknown DNS target", [set("dnsTarget", "railway")], [`${K}dnsTarget (stack staging): expected one of legacy, vps, got "railway"`]],

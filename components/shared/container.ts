@@ -1,6 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { Limits } from "../../config";
+import { dockerCpus } from "./cpus";
 
 export interface LogRotation {
     maxSizeMb: number;
@@ -36,21 +37,6 @@ export interface ServiceContainerArgs {
     logRotation: LogRotation;
     /** Seconds a stopping container gets before SIGKILL; databases want longer. Default 30. */
     stopTimeoutSeconds?: number;
-}
-
-/**
- * docker's --cpus as the docker provider writes it back into state after reading the
- * container (NanoCPUs as a decimal: 1 -> "1.0", 0.5 -> "0.5", 1.25 -> "1.25"). Passing the
- * same spelling keeps a second `pulumi up` from replacing every container over "1" vs "1.0".
- */
-export function dockerCpus(cpus: number): string {
-    const nano = Math.round(cpus * 1e9);
-    const whole = Math.floor(nano / 1e9);
-    const fraction = String(nano % 1e9).padStart(9, "0");
-    const text = `${whole}.${fraction}`;
-    // The provider's rule, kept as it is: exactly nine zeros means a "round" value, one decimal.
-    if ((text.match(/0/g) ?? []).length === 9) return (Math.round(nano / 1e8) / 10).toFixed(1);
-    return text.replace(/0+$/, "");
 }
 
 /** Labels every managed container carries, so operators can find them with `docker ps --filter`. */
