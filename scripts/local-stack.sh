@@ -106,17 +106,39 @@ case ${1:-} in
         # For tests: everything of the local VPS goes, the data volume included, whether
         # or not this clone's state knows it (a clone before this one may have made it).
         pulumi_env
+        # Only this clone's own file backend: never a team backend's `local` stack.
+        [[ $PULUMI_BACKEND_URL == "file://$repo/.state/backend" ]] ||
+            die "reset works on this clone's file backend only (PULUMI_BACKEND_URL is $PULUMI_BACKEND_URL)"
         phase "reset: destroy the local stack and what an earlier clone left"
         if pulumi stack select "$STACK" >/dev/null 2>&1; then
-            pulumi destroy --stack "$STACK" --yes --non-interactive --skip-preview >/dev/null
+            log=.local/reset-destroy.log
+            mkdir -p .local
+            if ! pulumi destroy --stack "$STACK" --yes --non-interactive --skip-preview >"$log" 2>&1; then
+                tail -n 20 "$log" >&2
+                echo "[local-stack] destroy failed (above, full log $log); forgetting the local stack's state and removing its resources directly" >&2
+                pulumi stack rm "$STACK" --force --yes --preserve-config >/dev/null
+            fi
         fi
+        docker_local() { docker -H unix:///var/run/docker.sock "$@"; }
+        # remove_all <listing command...> -- <removal command...>: a failed listing stops the script.
+        remove_all() {
+            local listing=() out ids
+            while [[ $1 != -- ]]; do listing+=("$1"); shift; done
+            shift
+            out=$(docker_local "${listing[@]}")
+            [[ -n $out ]] || return 0
+            mapfile -t ids <<<"$out"
+            docker_local "$@" "${ids[@]}" >/dev/null
+        }
         prefix=byte-runner-local-
-        mapfile -t leftovers < <(docker ps -aq --filter "label=org.byte-runner.managed-by" --filter "name=^${prefix}")
-        ((${#leftovers[@]} == 0)) || docker rm -f "${leftovers[@]}" >/dev/null
-        mapfile -t leftovers < <(docker network ls -q --filter "name=^${prefix}")
-        ((${#leftovers[@]} == 0)) || docker network rm "${leftovers[@]}" >/dev/null
-        mapfile -t leftovers < <(docker volume ls -q --filter "name=^${prefix}")
-        ((${#leftovers[@]} == 0)) || docker volume rm "${leftovers[@]}" >/dev/null
+        remove_all ps -aq --filter "name=^${prefix}" -- rm -f
+        networks=$(docker_local network ls -q --filter "name=^${prefix}")
+        for network in $networks; do
+            # Anything still attached (a migration step killed mid-run) would block the removal.
+            remove_all ps -aq --filter "network=$network" -- rm -f
+            docker_local network rm "$network" >/dev/null
+        done
+        remove_all volume ls -q --filter "name=^${prefix}" -- volume rm
         echo "[local-stack] the local VPS has no byte-runner container, network or volume left"
         ;;
     *) die "usage: local-stack.sh setup|vps|config|up|urls|destroy|reset" ;;
