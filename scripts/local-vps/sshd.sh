@@ -99,8 +99,11 @@ start_sshd() {
   if pid_alive "${PIDFILE}" sshd; then
     # Reload so a rewritten config or authorized_keys takes effect; sshd re-execs on SIGHUP.
     /usr/sbin/sshd -t -f "${SSHD_CONFIG}" || die "invalid ${SSHD_CONFIG}"
-    kill -HUP "$(<"${PIDFILE}")"
-    log "already running (pid $(<"${PIDFILE}")); reloaded its config"
+    # Read once: sshd rewrites its pid file while it re-executes after the SIGHUP.
+    local pid
+    pid=$(<"${PIDFILE}")
+    kill -HUP "${pid}"
+    log "already running (pid ${pid}); reloaded its config"
     return 0
   fi
   if (exec 3<>"/dev/tcp/${SSH_HOST}/${SSH_PORT}") 2>/dev/null; then
