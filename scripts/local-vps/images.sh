@@ -3,7 +3,8 @@
 #   images.sh             build the Debian base and every image under images/
 #   images.sh NAME...     build the base and only the named images (folder names under images/)
 # The base is `debootstrap --variant=minbase bookworm` from the machine's own apt mirror,
-# imported as byte-runner-local/debian:bookworm; its tarball is cached in the state dir.
+# imported as byte-runner-local/debian:bookworm; its tarball is cached in
+# ~/.cache/byte-runner-infra/local-vps (BYTE_RUNNER_CACHE), shared by every clone.
 # Every image carries a label with the hash of its build inputs (its folder, the shared
 # files and the base image id) and is skipped when that hash is unchanged.
 # Legacy builder only (DOCKER_BUILDKIT=0): no BuildKit syntax in the Dockerfiles.
@@ -67,7 +68,10 @@ image_label() {
 
 build_base() {
   local cache_dir tarball rootfs mirror tarball_hash
-  cache_dir="$(ensure_state_dir images)"
+  # Outside the clone: a later clone (CI) reuses the same base, so the images built on it
+  # stay up to date instead of being rebuilt from a new debootstrap.
+  cache_dir="${BYTE_RUNNER_CACHE:-${HOME}/.cache/byte-runner-infra}/local-vps"
+  mkdir -p "${cache_dir}"
   tarball="${cache_dir}/debian-bookworm-minbase.tar"
   rootfs="${LOCAL_VPS_STATE}/debootstrap/bookworm"
 
