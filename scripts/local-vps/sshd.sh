@@ -6,7 +6,10 @@
 #   sshd.sh env      print KEY='VALUE' lines describing how to reach it (eval-able)
 #   sshd.sh check    ssh in with the pinned host key and run `docker version` there
 # Everything lives in LOCAL_VPS_STATE/ssh: config, ed25519 host key, client key pair,
-# authorized_keys and known_hosts. The system's /etc/ssh and ~/.ssh are not touched.
+# and known_hosts; the authorized_keys sshd reads is a copy in a root-owned directory
+# (LOCAL_VPS_AUTHORIZED_DIR, default /etc/byte-runner-local-vps), because sshd refuses keys
+# under a world-writable directory such as /tmp, where a clone may live. The system's
+# /etc/ssh and ~/.ssh are not touched.
 # Root may log in by key only; passwords and keyboard-interactive are off.
 set -euo pipefail
 
@@ -21,7 +24,8 @@ SSH_DIR="${LOCAL_VPS_STATE}/ssh"
 SSHD_CONFIG="${SSH_DIR}/sshd_config"
 HOST_KEY="${SSH_DIR}/ssh_host_ed25519_key"
 CLIENT_KEY="${SSH_DIR}/client_ed25519"
-AUTHORIZED_KEYS="${SSH_DIR}/authorized_keys"
+AUTHORIZED_DIR="${LOCAL_VPS_AUTHORIZED_DIR:-/etc/byte-runner-local-vps}"
+AUTHORIZED_KEYS="${AUTHORIZED_DIR}/authorized_keys"
 KNOWN_HOSTS="${SSH_DIR}/known_hosts"
 PIDFILE="${SSH_DIR}/sshd.pid"
 LOGFILE="${SSH_DIR}/sshd.log"
@@ -56,7 +60,8 @@ write_keys() {
   fi
   chmod 600 "${HOST_KEY}" "${CLIENT_KEY}"
   # Rewritten each start so a regenerated client key or a changed port is picked up.
-  install -m 600 "${CLIENT_KEY}.pub" "${AUTHORIZED_KEYS}"
+  install -d -m 755 -o root -g root "${AUTHORIZED_DIR}"
+  install -m 600 -o root -g root "${CLIENT_KEY}.pub" "${AUTHORIZED_KEYS}"
   known_hosts_line >"${KNOWN_HOSTS}"
   chmod 644 "${KNOWN_HOSTS}"
 }
