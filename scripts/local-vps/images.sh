@@ -94,8 +94,11 @@ build_base() {
     printf 'deb %s bookworm main\ndeb %s bookworm-updates main\n' "${mirror}" "${mirror}" \
       >"${rootfs}/etc/apt/sources.list"
     rm -rf "${rootfs}/var/lib/apt/lists/"* "${rootfs}/var/cache/apt/"*.bin "${rootfs}/var/cache/apt/archives/"*.deb
-    tar --numeric-owner -C "${rootfs}" -cf "${tarball}.tmp" .
-    mv "${tarball}.tmp" "${tarball}"
+    # The cache is shared by clones: write aside, then rename into place.
+    local partial
+    partial="$(mktemp "${cache_dir}/debian-bookworm-minbase.tar.XXXXXX")"
+    tar --numeric-owner -C "${rootfs}" -cf "${partial}" .
+    mv "${partial}" "${tarball}"
   else
     log "debootstrap tarball cached: ${tarball}"
   fi

@@ -7,7 +7,8 @@
 #   sshd.sh check    ssh in with the pinned host key and run `docker version` there
 # Everything lives in LOCAL_VPS_STATE/ssh: config, ed25519 host key, client key pair,
 # and known_hosts; the authorized_keys sshd reads is a copy in a root-owned directory
-# (LOCAL_VPS_AUTHORIZED_DIR, default /etc/byte-runner-local-vps), because sshd refuses keys
+# (LOCAL_VPS_AUTHORIZED_DIR, default /etc/byte-runner-local-vps, one subdirectory per
+# LOCAL_VPS_STATE), because sshd refuses keys
 # under a world-writable directory such as /tmp, where a clone may live. The system's
 # /etc/ssh and ~/.ssh are not touched.
 # Root may log in by key only; passwords and keyboard-interactive are off.
@@ -24,7 +25,8 @@ SSH_DIR="${LOCAL_VPS_STATE}/ssh"
 SSHD_CONFIG="${SSH_DIR}/sshd_config"
 HOST_KEY="${SSH_DIR}/ssh_host_ed25519_key"
 CLIENT_KEY="${SSH_DIR}/client_ed25519"
-AUTHORIZED_DIR="${LOCAL_VPS_AUTHORIZED_DIR:-/etc/byte-runner-local-vps}"
+# One file per state directory: clones side by side must not overwrite each other's key.
+AUTHORIZED_DIR="${LOCAL_VPS_AUTHORIZED_DIR:-/etc/byte-runner-local-vps}/$(printf '%s' "${LOCAL_VPS_STATE}" | sha256sum | cut -c1-16)"
 AUTHORIZED_KEYS="${AUTHORIZED_DIR}/authorized_keys"
 KNOWN_HOSTS="${SSH_DIR}/known_hosts"
 PIDFILE="${SSH_DIR}/sshd.pid"
@@ -60,7 +62,7 @@ write_keys() {
   fi
   chmod 600 "${HOST_KEY}" "${CLIENT_KEY}"
   # Rewritten each start so a regenerated client key or a changed port is picked up.
-  install -d -m 755 -o root -g root "${AUTHORIZED_DIR}"
+  install -d -m 755 -o root -g root "$(dirname "${AUTHORIZED_DIR}")" "${AUTHORIZED_DIR}"
   install -m 600 -o root -g root "${CLIENT_KEY}.pub" "${AUTHORIZED_KEYS}"
   known_hosts_line >"${KNOWN_HOSTS}"
   chmod 644 "${KNOWN_HOSTS}"
@@ -104,13 +106,26 @@ start_sshd() {
   if pid_alive "${PIDFILE}" sshd; then
     # Reload so a rewritten config or authorized_keys takes effect; sshd re-execs on SIGHUP.
     /usr/sbin/sshd -t -f "${SSHD_CONFIG}" || die "invalid ${SSHD_CONFIG}"
-    # Read once: sshd rewrites its pid file while it re-executes after the SIGHUP.
-    local pid
-    pid=$(<"${PIDFILE}")
-    kill -HUP "${pid}"
-    log "already running (pid ${pid}); reloaded its config"
-    return 0
+    kill -HUP "$(<"${PIDFILE}")"
+    log "already running; reloading its config"
+    # It closes its socket, re-executes and forks anew (new pid file): let that start.
+    sleep 1
+  else
+    start_new_sshd
   fi
+  # After a SIGHUP sshd re-executes under a new pid; in both cases wait until it listens.
+  for _ in $(seq 1 40); do
+    if pid_alive "${PIDFILE}" sshd && (exec 3<>"/dev/tcp/${SSH_HOST}/${SSH_PORT}") 2>/dev/null; then
+      log "sshd ready (pid $(cat "${PIDFILE}" 2>/dev/null || true))"
+      return 0
+    fi
+    sleep 0.25
+  done
+  tail -n 20 "${LOGFILE}" >&2 || true
+  die "sshd did not come up on ${SSH_HOST}:${SSH_PORT}; see ${LOGFILE}"
+}
+
+start_new_sshd() {
   if (exec 3<>"/dev/tcp/${SSH_HOST}/${SSH_PORT}") 2>/dev/null; then
     die "${SSH_HOST}:${SSH_PORT} is already taken by another process; set LOCAL_VPS_SSH_PORT"
   fi
@@ -119,15 +134,6 @@ start_sshd() {
   /usr/sbin/sshd -t -f "${SSHD_CONFIG}" || die "invalid ${SSHD_CONFIG}"
   log "starting sshd on ${SSH_HOST}:${SSH_PORT} (log: ${LOGFILE})"
   /usr/sbin/sshd -f "${SSHD_CONFIG}" -E "${LOGFILE}" </dev/null
-  for _ in $(seq 1 40); do
-    if pid_alive "${PIDFILE}" sshd && (exec 3<>"/dev/tcp/${SSH_HOST}/${SSH_PORT}") 2>/dev/null; then
-      log "sshd ready (pid $(<"${PIDFILE}"))"
-      return 0
-    fi
-    sleep 0.25
-  done
-  tail -n 20 "${LOGFILE}" >&2 || true
-  die "sshd did not come up on ${SSH_HOST}:${SSH_PORT}; see ${LOGFILE}"
 }
 
 stop_sshd() {
