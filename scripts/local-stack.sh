@@ -2,6 +2,7 @@
 # The `local` stack: this machine as the VPS. One command per phase, each idempotent.
 #   bash scripts/local-stack.sh setup     toolchain, Docker engine, images, sshd, stack config
 #   bash scripts/local-stack.sh vps       Docker engine, images, sshd only (no Pulumi needed)
+#   bash scripts/local-stack.sh toolchain [REPORT]  the Pulumi toolchain only (missing plugins to REPORT)
 #   bash scripts/local-stack.sh config    the stack's config (Pulumi.local.yaml) only
 #   bash scripts/local-stack.sh up        pulumi up --stack local, then print the URLs
 #   bash scripts/local-stack.sh urls      the URLs and how to reach them with curl
@@ -42,6 +43,20 @@ write_stack_config() {
     pulumi config set --stack "$STACK" --secret hostSshPrivateKey <"$LOCAL_VPS_SSH_PRIVATE_KEY_FILE"
 }
 
+# toolchain [REPORT]: the Pulumi toolchain with every plugin it can provide; fails only when
+# a plugin the local stack needs is missing (command, docker, random: internal TLS, no
+# DNS). The names of the missing plugins go to REPORT when given.
+toolchain() {
+    phase "Pulumi toolchain (built from Go modules on first use; cached afterwards)"
+    local report=${1:-}
+    [[ -n $report ]] || report=$(mktemp)
+    bash scripts/pulumi-toolchain.sh --substitutes --allow-missing-plugins --missing-report "$report"
+    if grep -qxE 'command|docker|random' "$report"; then
+        die "the local stack needs the plugins command, docker and random; missing: $(tr '\n' ' ' <"$report")"
+    fi
+    if [[ -z ${1:-} ]]; then rm -f "$report"; fi
+}
+
 vps() {
     phase "Docker engine"
     bash scripts/local-vps/dockerd.sh start
@@ -76,18 +91,11 @@ TXT
 
 case ${1:-} in
     setup)
-        phase "Pulumi toolchain (built from Go modules on first use; cached afterwards)"
-        # The local stack needs the command, docker and random plugins only (internal TLS,
-        # no DNS): go on without the others, but not without these.
-        report=$(mktemp)
-        bash scripts/pulumi-toolchain.sh --substitutes --allow-missing-plugins --missing-report "$report"
-        if grep -qxE 'command|docker|random' "$report"; then
-            die "the local stack needs the plugins command, docker and random; missing: $(tr '\n' ' ' <"$report")"
-        fi
-        rm -f "$report"
+        toolchain
         vps
         config
         ;;
+    toolchain) toolchain "${2:-}" ;;
     vps) vps ;;
     config) config ;;
     up)
@@ -141,5 +149,5 @@ case ${1:-} in
         remove_all volume ls -q --filter "name=^${prefix}" -- volume rm
         echo "[local-stack] the local VPS has no byte-runner container, network or volume left"
         ;;
-    *) die "usage: local-stack.sh setup|vps|config|up|urls|destroy|reset" ;;
+    *) die "usage: local-stack.sh setup|vps|toolchain|config|up|urls|destroy|reset" ;;
 esac

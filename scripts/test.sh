@@ -24,15 +24,12 @@ phase "integration suite: real PostgreSQL 15, nftables in network namespaces, Do
 npm run test:integration
 phase "local VPS for the end-to-end suite: Docker engine, stand-in images, sshd"
 bash scripts/local-stack.sh vps
-phase "Pulumi toolchain (built from Go modules on first use; cached afterwards)"
 # The engine with every plugin it can provide; tests that need a missing plugin report
 # themselves skipped with the reason (BYTE_RUNNER_PLUGINS_MISSING), the others run.
 missing_report=$(mktemp)
-if bash scripts/pulumi-toolchain.sh --substitutes --allow-missing-plugins --missing-report "$missing_report"; then
-    if ! grep -qxE 'command|docker|random' "$missing_report"; then
-        # The end-to-end suite starts from nothing: step 1 creates every resource.
-        bash scripts/local-stack.sh reset
-    fi
+if bash scripts/local-stack.sh toolchain "$missing_report"; then
+    # The end-to-end suite starts from nothing: step 1 creates every resource.
+    bash scripts/local-stack.sh reset
     bash scripts/local-stack.sh config
     export BYTE_RUNNER_PULUMI=ready
     BYTE_RUNNER_PLUGINS_MISSING=$(tr '\n' ' ' <"$missing_report")
@@ -42,7 +39,7 @@ if bash scripts/pulumi-toolchain.sh --substitutes --allow-missing-plugins --miss
     fi
 else
     # Said loudly, and the tests that need the engine report themselves skipped with this reason.
-    printf '[test] WARNING: the Pulumi engine could not be built (see above); the preview and pulumi up tests will be SKIPPED\n' >&2
+    printf '[test] WARNING: the Pulumi engine or a plugin the local stack needs could not be built (see above); the preview and pulumi up tests will be SKIPPED\n' >&2
     export BYTE_RUNNER_PULUMI=missing
 fi
 rm -f "$missing_report"

@@ -42,7 +42,7 @@ export function explain(r: Run): string {
  * need the engine then report themselves skipped, with this reason, instead of passing.
  */
 export const PULUMI_MISSING =
-    process.env.BYTE_RUNNER_PULUMI === "missing" ? "the Pulumi engine could not be built on this machine (scripts/pulumi-toolchain.sh failed)" : false;
+    process.env.BYTE_RUNNER_PULUMI === "missing" ? "the Pulumi engine or a plugin the local stack needs could not be built on this machine (scripts/local-stack.sh toolchain failed)" : false;
 
 /**
  * The skip reason for a test that needs these provider plugins: the engine's, or the
