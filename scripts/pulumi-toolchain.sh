@@ -27,7 +27,7 @@
 #   e.g. for programs without provider resources or with dynamic providers).
 #   --missing-report FILE: the names of the missing plugins, one per line, are written to
 #   FILE (empty when none), so that a caller can run what needs only the others.
-# - $BYTE_RUNNER_CACHE/go-build (Go's compile cache, ~2 GB) only speeds up rebuilds after a
+# - $BYTE_RUNNER_CACHE/go-build (Go's compile cache, ~7 GB after a cold build of everything) only speeds up rebuilds after a
 #   version change; deleting it is safe.
 #
 # Status when written (2026-11): the engine builds (pulumi ~9 min cold on 2 busy cores,
