@@ -43,8 +43,9 @@ describe("pg-migrate on real PostgreSQL 15", { concurrency: false }, () => {
         source.psql("postgres", "CREATE DATABASE app");
         psqlFile(source.port, "app", join(fixtureDir, "supabase-source.sql"));
         psqlFile(source.port, "app", join(fixtureDir, "events.sql"), { first: "1", rows: String(fixtureRows) });
-        target.psql("postgres", "CREATE DATABASE app");
+        // As in the stack: the app's role owns the app's database.
         target.psql("postgres", `CREATE ROLE ${appRole} LOGIN PASSWORD '${appRolePassword}'`);
+        target.psql("postgres", `CREATE DATABASE app OWNER ${appRole}`);
     });
 
     after(() => {
@@ -133,6 +134,21 @@ describe("pg-migrate on real PostgreSQL 15", { concurrency: false }, () => {
         }
         assert.equal(psql(target.port, "app", "SELECT count(*) FROM public.event_counts", appRole, appRolePassword), "5");
         assert.match(psql(target.port, "app", "SELECT public.next_invoice_number()", appRole, appRolePassword), /^1041$/);
+
+        // The restored objects belong to the database's owner (the app), as the report says,
+        // so the app's own schema migrations can still change its tables.
+        assert.match(restore.stdout, new RegExp(`Owner of the restored objects: ${appRole}\n`));
+        assert.equal(
+            target.psql(
+                "app",
+                `SELECT string_agg(DISTINCT pg_get_userbyid(relowner)::text, ',') FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = 'public' AND c.relkind IN ('r', 'S', 'v', 'm', 'i')`,
+            ),
+            appRole,
+        );
+        assert.equal(target.psql("app", "SELECT string_agg(DISTINCT pg_get_userbyid(proowner)::text, ',') FROM pg_proc WHERE pronamespace = 'public'::regnamespace"), appRole);
+        assert.equal(target.psql("app", "SELECT string_agg(DISTINCT pg_get_userbyid(typowner)::text, ',') FROM pg_type WHERE typnamespace = 'public'::regnamespace"), appRole);
+        psql(target.port, "app", "BEGIN; ALTER TABLE public.projects ADD COLUMN archived boolean; CREATE INDEX ON public.events (score); ROLLBACK", appRole, appRolePassword);
     });
 
     test("a second restore into the now non-empty target is refused and changes nothing", async () => {
