@@ -108,6 +108,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     // Data migration (Supabase -> this Postgres)
     { key: "migrationRunId", type: "string", default: "", description: "Set (or change) to run the migration dump -> restore -> verify once; unchanged, nothing re-runs. Empty: no migration in this stack." },
     { key: "migrationSourceDatabaseUrl", type: "string", secret: true, optional: true, description: "postgresql:// URL of the Supabase database (direct or session pooler, port 5432). Required when migrationRunId is set." },
+    { key: "migrationAuthSourceDatabaseUrl", type: "string", secret: true, optional: true, description: "postgresql:// URL of a database holding the SuperTokens Cloud core's tables (the export SuperTokens support sends, restored anywhere the VPS reaches). Set: the migration run also moves the auth data, password hashes and signing keys included, into the supertokens database." },
     { key: "migrationSchemas", type: "string", default: "public", description: "Comma-separated app schemas to move (pg-migrate's SCHEMAS)." },
     { key: "migrationJobs", type: "integer", default: 2, description: "Parallel jobs for dump, restore and verify." },
     { key: "migrationRls", type: "string", default: "disable", description: "Row level security of migrated tables: disable (the app is the only client) or keep-rewritten (policies kept, auth.* rewritten)." },
@@ -182,7 +183,7 @@ export interface StackConfig<S = pulumi.Output<string>> {
         manageZoneSettings: boolean;
     };
     firewall: { enabled: boolean; adminCidrs: string[]; cloudflareOnly: boolean };
-    migration?: { runId: string; sourceDatabaseUrl: S; schemas: string; jobs: number; rls: "disable" | "keep-rewritten"; force: boolean };
+    migration?: { runId: string; sourceDatabaseUrl: S; authSourceDatabaseUrl?: S; schemas: string; jobs: number; rls: "disable" | "keep-rewritten"; force: boolean };
 }
 
 export class ConfigError extends Error {
@@ -430,9 +431,11 @@ export function parseConfig(raw: Record<string, string>, secretKeys: ReadonlySet
     };
     const runId = str("migrationRunId", (v) => (v === "" || /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(v) ? undefined : `expected letters, digits, dots, dashes or underscores (at most 64), got ${JSON.stringify(v)}`));
     const migrationSource = value("migrationSourceDatabaseUrl");
+    const authSource = value("migrationAuthSourceDatabaseUrl");
     const migrationSettings = {
         runId,
         sourceDatabaseUrl: migrationSource ?? "",
+        authSourceDatabaseUrl: authSource === "" ? undefined : authSource,
         schemas: str("migrationSchemas", (v) => (/^[a-z_][a-z0-9_]*(,[a-z_][a-z0-9_]*)*$/.test(v) ? undefined : `expected comma-separated lower-case schema names, got ${JSON.stringify(v)}`)),
         jobs: int("migrationJobs", 1, 16),
         rls: oneOf("migrationRls", ["disable", "keep-rewritten"] as const),
@@ -456,8 +459,10 @@ export function parseConfig(raw: Record<string, string>, secretKeys: ReadonlySet
     if (migration && migrationSource === undefined && !problems.some((p) => p.startsWith(name("migrationSourceDatabaseUrl")))) {
         problem("migrationSourceDatabaseUrl", "required when migrationRunId is set; set it with `pulumi config set --secret migrationSourceDatabaseUrl ...`");
     }
-    if (migrationSource !== undefined && migrationSource !== "" && !/^postgres(ql)?:\/\/[^/\s]+\/[^\s]+$/.test(migrationSource)) {
-        problem("migrationSourceDatabaseUrl", "expected a postgresql://user:password@host:port/database URL, got something else");
+    for (const [key, url] of [["migrationSourceDatabaseUrl", migrationSource], ["migrationAuthSourceDatabaseUrl", authSource]] as const) {
+        if (url !== undefined && url !== "" && !/^postgres(ql)?:\/\/[^/\s]+\/[^\s]+$/.test(url)) {
+            problem(key, "expected a postgresql://user:password@host:port/database URL, got something else");
+        }
     }
     if (dns.zoneId !== "") {
         if (dns.target === "legacy") {
@@ -520,6 +525,10 @@ export function loadConfig(): StackConfig {
         ...cfg,
         host: { ...cfg.host, sshPrivateKey: pulumi.secret(cfg.host.sshPrivateKey) },
         backend: { ...cfg.backend, sentryDsn: cfg.backend.sentryDsn === undefined ? undefined : pulumi.secret(cfg.backend.sentryDsn) },
-        migration: cfg.migration && { ...cfg.migration, sourceDatabaseUrl: pulumi.secret(cfg.migration.sourceDatabaseUrl) },
+        migration: cfg.migration && {
+            ...cfg.migration,
+            sourceDatabaseUrl: pulumi.secret(cfg.migration.sourceDatabaseUrl),
+            authSourceDatabaseUrl: cfg.migration.authSourceDatabaseUrl === undefined ? undefined : pulumi.secret(cfg.migration.authSourceDatabaseUrl),
+        },
     };
 }

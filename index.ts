@@ -64,7 +64,15 @@ const pooler = new Pooler(
     { ...onHost, dependsOn: [postgres.roles] },
 );
 
-// Migration day: Supabase -> this Postgres (dump -> restore -> verify), once per migrationRunId.
+// 4. Auth: SuperTokens Core, internal only.
+const supertokens = new SuperTokens(
+    "supertokens",
+    { ...cfg.supertokens, namePrefix: prefix, internalNetwork: networks.internal.name, databaseUrl: postgres.directUrl(authDb), logRotation },
+    { ...onHost, dependsOn: [postgres.roles] },
+);
+
+// Migration day: Supabase -> this Postgres (dump -> restore -> verify), once per migrationRunId;
+// with migrationAuthSourceDatabaseUrl the SuperTokens core's data follows in its own chain.
 const migration =
     cfg.migration &&
     new Migration(
@@ -78,16 +86,15 @@ const migration =
             image: cfg.postgres.image,
             edgeNetwork: networks.edge.name,
             internalNetwork: networks.internal.name,
+            auth: cfg.migration.authSourceDatabaseUrl && {
+                sourceDatabaseUrl: cfg.migration.authSourceDatabaseUrl,
+                targetDatabaseUrl: postgres.superuserUrl(authDb.database),
+                role: authDb.role,
+                service: supertokens.container,
+            },
         },
         { dependsOn: [postgres.roles] },
     );
-
-// 4. Auth: SuperTokens Core, internal only.
-const supertokens = new SuperTokens(
-    "supertokens",
-    { ...cfg.supertokens, namePrefix: prefix, internalNetwork: networks.internal.name, databaseUrl: postgres.directUrl(authDb), logRotation },
-    { ...onHost, dependsOn: [postgres.roles] },
-);
 
 // 5. Apps: the backend talks to the pooler and the core; the frontend only to the proxy.
 const backend = new AppService(
@@ -164,7 +171,7 @@ if (cfg.dns.zoneId !== "") {
         frontendHost: cfg.frontendHost,
         apiHost: cfg.apiHost,
         ipv4Address: cfg.dns.ipv4Address || cfg.host.address,
-        cutoverGate: migration ? [migration.verified] : [],
+        cutoverGate: migration ? migration.verified : [],
     });
 }
 

@@ -6,13 +6,20 @@
 # secrets come as KEY=VALUE lines on stdin and only ever touch a 0600 file in a 0700
 # directory that is removed when the step ends.
 #
-# Usage: migration-step.sh STEP RUN_ID PG_MIGRATE_TEXT IMAGE EDGE_NETWORK INTERNAL_NETWORK < env
+#
+# SERVICE_CONTAINER (optional) is the container that uses the target database (the
+# SuperTokens core for the auth data): restore stops it first and, when the restore
+# fails, starts it again on its unchanged database; after a successful restore it stays
+# stopped so that verify compares data nobody has written to since; verify starts it
+# again at its end, whatever the outcome.
+#
+# Usage: migration-step.sh STEP RUN_ID PG_MIGRATE_TEXT IMAGE EDGE_NETWORK INTERNAL_NETWORK [SERVICE_CONTAINER] < env
 set -euo pipefail
 
 die() { printf 'migration-step: error: %s\n' "$*" >&2; exit 1; }
 
-[[ $# -eq 6 ]] || die "usage: migration-step.sh STEP RUN_ID PG_MIGRATE_TEXT IMAGE EDGE_NETWORK INTERNAL_NETWORK < env"
-step=$1 run_id=$2 tool_text=$3 image=$4 edge_network=$5 internal_network=$6
+[[ $# -eq 6 || $# -eq 7 ]] || die "usage: migration-step.sh STEP RUN_ID PG_MIGRATE_TEXT IMAGE EDGE_NETWORK INTERNAL_NETWORK [SERVICE_CONTAINER] < env"
+step=$1 run_id=$2 tool_text=$3 image=$4 edge_network=$5 internal_network=$6 service=${7-}
 case $step in dump | restore | verify) ;; *) die "unknown step '$step' (dump, restore or verify)" ;; esac
 [[ $run_id =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || die "bad run id '$run_id'"
 
@@ -26,9 +33,22 @@ chmod 755 "$base/bin" "$base/bin/pg-migrate"
 
 secrets=$(mktemp -d "$base/.env-XXXXXX")
 container="byte-runner-migration-$step-$run_id"
+restart_service=0
 cleanup() {
+    local status=$?
     docker rm -f "$container" >/dev/null 2>&1 || true
     rm -rf -- "$secrets"
+    # verify always brings the service back; restore only when it failed (the database
+    # it used is unchanged then).
+    if ((restart_service)) && [[ $step == verify || $status -ne 0 ]]; then
+        if docker start "$service" >/dev/null; then
+            printf 'migration-step: started %s again\n' "$service"
+        else
+            printf 'migration-step: error: could not start %s again: docker start %s\n' "$service" "$service" >&2
+            status=1
+        fi
+    fi
+    exit "$status"
 }
 trap cleanup EXIT
 cat >"$secrets/env"
@@ -43,6 +63,14 @@ docker create --name "$container" --network "$edge_network" --env-file "$secrets
 docker network connect "$internal_network" "$container"
 # The secrets are now inside the container's config only; the file is not needed.
 rm -f -- "$secrets/env"
+
+if [[ -n $service && $step != dump ]] && docker container inspect "$service" >/dev/null 2>&1; then
+    restart_service=1
+    if [[ $step == restore && $(docker container inspect -f '{{.State.Running}}' "$service") == true ]]; then
+        docker stop "$service" >/dev/null || die "could not stop $service before the restore"
+        printf 'migration-step: stopped %s: it stays stopped until verify has run\n' "$service"
+    fi
+fi
 
 printf 'migration-step: %s of run %s\n' "$step" "$run_id"
 status=0

@@ -74,6 +74,34 @@ describe("prod cutover gate", () => {
         assert.ok(!JSON.stringify(g.resources.map((r) => r.inputs)).includes("supabase-secret-pw"));
     });
 
+    it("with the SuperTokens source set, the auth data gets its own chain and the records wait for both verifies", async () => {
+        const auth = { "migrationAuthSourceDatabaseUrl": "postgresql://st:supertokens-secret-pw@10.0.0.9:5432/supertokens_export" };
+        const g = await buildGraph("prod", withValues("prod", { ...MIGRATION, "dnsTarget": "vps" }, { ...SOURCE, ...auth }));
+        for (const r of g.resources.filter((x) => x.type === DNS_RECORD)) {
+            assert.ok(r.dependsOn.includes("migration-verify") && r.dependsOn.includes("migration-auth-verify"), `${r.name} does not wait for both`);
+        }
+        const step = (name: string) => g.resources.find((x) => x.name === name);
+        // The core exists first (the step stops and restarts it), the steps follow one another.
+        assert.ok(step("migration-auth-dump")?.dependsOn.includes("supertokens"));
+        assert.ok(step("migration-auth-restore")?.dependsOn.includes("migration-auth-dump"));
+        assert.ok(step("migration-auth-verify")?.dependsOn.includes("migration-auth-restore"));
+        for (const name of ["migration-auth-dump", "migration-auth-restore", "migration-auth-verify"]) {
+            const r = step(name);
+            assert.deepEqual(r?.inputs.triggers, ["2026-12-01-auth"]);
+            assert.equal(r?.inputs.stdin, SECRET);
+            assert.equal(r?.inputs.delete, undefined, "a migration step must never delete anything");
+            assert.match(String(r?.revealed.create), /byte-runner-prod-supertokens/, "the step does not know the core's container");
+        }
+        const env = String(step("migration-auth-restore")?.revealed.stdin);
+        assert.match(env, /^TARGET_DATABASE_URL=postgresql:\/\/postgres:[^@]+@postgres:5432\/supertokens$/m);
+        assert.match(env, /^APP_ROLE=supertokens$/m);
+        assert.match(env, /^REPLACE_IF_EMPTY=public\.all_auth_recipe_users$/m);
+        assert.ok(!JSON.stringify(g.resources.map((r) => r.inputs)).includes("supertokens-secret-pw"));
+        // Without it, no auth chain.
+        const appOnly = await buildGraph("prod", withValues("prod", { ...MIGRATION }, SOURCE));
+        assert.equal(appOnly.resources.filter((r) => r.name.startsWith("migration-auth")).length, 0);
+    });
+
     it("with the override, records do not wait and nothing else changes", async () => {
         const g = await buildGraph("prod", withValues("prod", { "dnsTarget": "vps", "dnsAllowUnverifiedCutover": "true" }));
         for (const r of g.resources.filter((x) => x.type === DNS_RECORD)) assert.deepEqual(r.dependsOn, []);

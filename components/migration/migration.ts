@@ -1,7 +1,20 @@
 import * as command from "@pulumi/command";
+import type * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { readScript, scriptCommand } from "../shared/naming";
 import { childOf } from "../shared/options";
+
+/** The SuperTokens core's data: its own source, its database and the core that uses it. */
+export interface AuthMigrationArgs {
+    /** URL of a database holding the managed core's tables (secret). */
+    sourceDatabaseUrl: pulumi.Input<string>;
+    /** Superuser URL of the core's database on the new Postgres (secret). */
+    targetDatabaseUrl: pulumi.Input<string>;
+    /** The core's role: owns its database, and so the restored tables. */
+    role: string;
+    /** The core's container: stopped from restore until verify has run. */
+    service: docker.Container;
+}
 
 export interface MigrationArgs {
     connection: command.types.input.remote.ConnectionArgs;
@@ -22,46 +35,79 @@ export interface MigrationArgs {
     image: string;
     edgeNetwork: pulumi.Input<string>;
     internalNetwork: pulumi.Input<string>;
+    /** Also move the SuperTokens core's data (users with their password hashes, signing keys). */
+    auth?: AuthMigrationArgs;
 }
 
 const STEP_SCRIPT = "migration-step.sh";
 export const MIGRATION_STEPS = ["dump", "restore", "verify"] as const;
+type Steps = Record<(typeof MIGRATION_STEPS)[number], command.remote.Command>;
+/** A core that set up its own database holds no user yet: that database may be replaced. */
+export const FRESH_CORE_TABLE = "public.all_auth_recipe_users";
 
 /**
- * The data migration as three command resources on the VPS: dump (Supabase -> files),
- * restore (files -> the new Postgres, refusing to overwrite data), verify (source vs
- * target, table by table). Each runs once per migrationRunId; there is no delete step,
- * so removing the resources never touches data. `verified` is what the DNS cutover
- * waits for.
+ * The data migration as command resources on the VPS, three per database: dump (source
+ * -> files), restore (files -> the new Postgres, refusing to overwrite data), verify
+ * (source vs target, table by table). The app's data comes from Supabase; with `auth`,
+ * the SuperTokens core's data follows in its own chain (its core stopped from restore to
+ * verify). Each runs once per migrationRunId; there is no delete step, so removing the
+ * resources never touches data. `verified` is what the DNS cutover waits for.
  */
 export class Migration extends pulumi.ComponentResource {
-    public readonly steps: Record<(typeof MIGRATION_STEPS)[number], command.remote.Command>;
-    /** The verify step: succeeded means the copy is identical. */
-    public readonly verified: command.remote.Command;
+    public readonly steps: Steps;
+    /** The auth data's steps, when it is migrated too. */
+    public readonly authSteps?: Steps;
+    /** Every verify step: all succeeded means every copy is identical. */
+    public readonly verified: command.remote.Command[];
 
     constructor(name: string, args: MigrationArgs, opts?: pulumi.ComponentResourceOptions) {
         super("byte-runner:migration:Migration", name, {}, opts);
+        const common = { APP_ROLE: args.appRole, SCHEMAS: args.schemas, JOBS: String(args.jobs), RLS: args.rls, FORCE: args.force ? "1" : "0" };
+        this.steps = this.chain(name, args, args.runId, args.sourceDatabaseUrl, args.targetDatabaseUrl, common, undefined, opts);
+        if (args.auth) {
+            const auth = args.auth;
+            this.authSteps = this.chain(
+                `${name}-auth`,
+                args,
+                `${args.runId}-auth`,
+                auth.sourceDatabaseUrl,
+                auth.targetDatabaseUrl,
+                // The core's tables live in public; it has no RLS. A database the core created for
+                // itself (tables, no user) may be replaced; one with users only with migrationForce.
+                { ...common, APP_ROLE: auth.role, SCHEMAS: "public", RLS: "disable", REPLACE_IF_EMPTY: FRESH_CORE_TABLE },
+                auth.service,
+                opts,
+            );
+        }
+        this.verified = [this.steps.verify, ...(this.authSteps ? [this.authSteps.verify] : [])];
+        this.registerOutputs({});
+    }
+
+    private chain(
+        name: string,
+        args: MigrationArgs,
+        runId: string,
+        source: pulumi.Input<string>,
+        target: pulumi.Input<string>,
+        settings: Record<string, string>,
+        service: docker.Container | undefined,
+        opts: pulumi.ComponentResourceOptions | undefined,
+    ): Steps {
         const tool = readScript("pg-migrate");
         const env = pulumi.secret(
-            pulumi.all([args.sourceDatabaseUrl, args.targetDatabaseUrl]).apply(([source, target]) =>
-                [
-                    `SOURCE_DATABASE_URL=${source}`,
-                    `TARGET_DATABASE_URL=${target}`,
-                    `APP_ROLE=${args.appRole}`,
-                    `SCHEMAS=${args.schemas}`,
-                    `JOBS=${args.jobs}`,
-                    `RLS=${args.rls}`,
-                    `FORCE=${args.force ? 1 : 0}`,
-                    "",
-                ].join("\n"),
+            pulumi.all([source, target]).apply(([sourceUrl, targetUrl]) =>
+                [`SOURCE_DATABASE_URL=${sourceUrl}`, `TARGET_DATABASE_URL=${targetUrl}`, ...Object.entries(settings).map(([k, v]) => `${k}=${v}`), ""].join("\n"),
             ),
         );
         let previous: command.remote.Command | undefined;
-        const steps: Partial<Record<(typeof MIGRATION_STEPS)[number], command.remote.Command>> = {};
+        const steps: Partial<Steps> = {};
         for (const step of MIGRATION_STEPS) {
             const create = pulumi
-                .all([args.edgeNetwork, args.internalNetwork])
-                .apply(([edge, internal]) => scriptCommand(STEP_SCRIPT, [step, args.runId, tool, args.image, edge, internal], { sudo: args.sudo }));
+                .all([args.edgeNetwork, args.internalNetwork, service?.name ?? ""])
+                .apply(([edge, internal, serviceName]) =>
+                    scriptCommand(STEP_SCRIPT, [step, runId, tool, args.image, edge, internal, ...(serviceName ? [serviceName] : [])], { sudo: args.sudo }),
+                );
+            const dependsOn = [...(previous ? [previous] : []), ...(service ? [service] : [])];
             previous = new command.remote.Command(
                 `${name}-${step}`,
                 {
@@ -71,16 +117,14 @@ export class Migration extends pulumi.ComponentResource {
                     // step: the update only says so. Only a new run id (a replacement) runs it.
                     update: `echo "migration ${step}: inputs changed; set a new migrationRunId to run the migration again"`,
                     stdin: env,
-                    triggers: [args.runId],
+                    triggers: [runId],
                     // The output is pg-migrate's report (never a URL); keep it in the log and state.
                     logging: "stdoutAndStderr",
                 },
-                childOf(this, opts, previous ? [previous] : []),
+                childOf(this, opts, dependsOn),
             );
             steps[step] = previous;
         }
-        this.steps = steps as Record<(typeof MIGRATION_STEPS)[number], command.remote.Command>;
-        this.verified = this.steps.verify;
-        this.registerOutputs({});
+        return steps as Steps;
     }
 }

@@ -50,6 +50,48 @@ const step = (name: string, force = false) =>
         timeoutMs: 10 * 60_000,
     });
 
+// The SuperTokens core's data, as the Migration component moves it: its own run id, the
+// core's database, and the core's container stopped from restore to verify.
+const CORE = `${TAG}-core`;
+const AUTH_RUN_ID = `${RUN_ID}-auth`;
+const authEnv = [
+    `SOURCE_DATABASE_URL=postgresql://postgres:${SOURCE_PW}@${SOURCE}:5432/st_export`,
+    `TARGET_DATABASE_URL=postgresql://postgres:${SUPER_PW}@${TARGET}:5432/supertokens`,
+    "APP_ROLE=supertokens",
+    "SCHEMAS=public",
+    "JOBS=2",
+    "RLS=disable",
+    "FORCE=0",
+    "REPLACE_IF_EMPTY=public.all_auth_recipe_users",
+    "",
+].join("\n");
+const authStep = (name: string) =>
+    run("bash", ["scripts/migration-step.sh", name, AUTH_RUN_ID, fs.readFileSync("scripts/pg-migrate", "utf8"), IMAGE, EDGE, INTERNAL, CORE], {
+        input: authEnv,
+        timeoutMs: 10 * 60_000,
+    });
+const coreRunning = () => docker(["container", "inspect", "-f", "{{.State.Running}}", CORE]) === "true";
+// A few of the core's tables (the PostgreSQL plugin's names and keys): what a fresh core
+// creates for itself, and what the managed core holds.
+const CORE_TABLES = `
+    CREATE TABLE key_value (app_id varchar(64) DEFAULT 'public', tenant_id varchar(64) DEFAULT 'public', name varchar(128) NOT NULL,
+        value text, created_at_time bigint, PRIMARY KEY (app_id, tenant_id, name));
+    CREATE TABLE all_auth_recipe_users (app_id varchar(64) DEFAULT 'public', tenant_id varchar(64) DEFAULT 'public', user_id char(36) NOT NULL,
+        primary_or_recipe_user_id char(36) NOT NULL, is_linked_or_is_a_primary_user boolean NOT NULL DEFAULT false, recipe_id varchar(128) NOT NULL,
+        time_joined bigint NOT NULL, primary_or_recipe_user_time_joined bigint NOT NULL, PRIMARY KEY (app_id, tenant_id, user_id));
+    CREATE TABLE emailpassword_users (app_id varchar(64) DEFAULT 'public', user_id char(36) NOT NULL, email varchar(256) NOT NULL,
+        password_hash varchar(256) NOT NULL, time_joined bigint NOT NULL, PRIMARY KEY (app_id, user_id));
+    CREATE TABLE session_access_token_signing_keys (app_id varchar(64) DEFAULT 'public', created_at_time bigint NOT NULL, value text,
+        PRIMARY KEY (app_id, created_at_time));`;
+const MANAGED_CORE_DATA = `
+    INSERT INTO all_auth_recipe_users (user_id, primary_or_recipe_user_id, recipe_id, time_joined, primary_or_recipe_user_time_joined)
+        SELECT u, u, 'emailpassword', 1700000000000 + g, 1700000000000 + g FROM generate_series(1, 300) g, LATERAL (SELECT md5(g::text)::uuid::text AS u) x;
+    INSERT INTO emailpassword_users (user_id, email, password_hash, time_joined)
+        SELECT md5(g::text)::uuid::text, 'user' || g || '@example.com', '$2a$11$' || left(encode(sha256(g::text::bytea), 'base64'), 53), 1700000000000 + g
+        FROM generate_series(1, 300) g;
+    INSERT INTO key_value (name, value, created_at_time) VALUES ('refresh_token_key', 'managed-core-refresh-key', 1700000000000);
+    INSERT INTO session_access_token_signing_keys (created_at_time, value) VALUES (1700000000000, 'managed-core-signing-key');`;
+
 describe("scripts run on the VPS, against real Postgres containers", { concurrency: false }, () => {
     before(() => {
         docker(["network", "create", EDGE]);
@@ -108,9 +150,52 @@ describe("scripts run on the VPS, against real Postgres containers", { concurren
         assert.match(r.stdout + r.stderr, /public\.items/);
     });
 
+    it("migration-step.sh, auth data: a fresh core's database is replaced, password hashes and keys intact; the core is down from restore to verify", () => {
+        sql(SOURCE, "postgres", "create database st_export");
+        sql(SOURCE, "st_export", CORE_TABLES + MANAGED_CORE_DATA);
+        // What a new core does on its first start: its tables in its own database, a key of its own, no user.
+        sql(TARGET, "supertokens", `SET ROLE supertokens; ${CORE_TABLES} INSERT INTO key_value (name, value) VALUES ('refresh_token_key', 'fresh-core-key');`);
+        docker(["run", "-d", "--name", CORE, "--network", INTERNAL, "--entrypoint", "sleep", IMAGE, "infinity"]);
+
+        const dump = authStep("dump");
+        assert.equal(dump.status, 0, explain(dump));
+        assert.ok(coreRunning(), "dump stopped the core");
+        const restore = authStep("restore");
+        assert.equal(restore.status, 0, explain(restore));
+        assert.match(restore.stdout, /stopped .*-core: it stays stopped until verify has run/);
+        assert.ok(!coreRunning(), "the core runs on a database verify has not checked yet");
+        const verify = authStep("verify");
+        assert.equal(verify.status, 0, explain(verify));
+        assert.ok(coreRunning(), "verify did not start the core again");
+        for (const r of [dump, restore, verify]) assert.ok(!(r.stdout + r.stderr).includes(SOURCE_PW) && !(r.stdout + r.stderr).includes(SUPER_PW), "a password in the output");
+
+        const hashes = "select string_agg(user_id || ' ' || email || ' ' || password_hash, ',' order by user_id) from emailpassword_users";
+        assert.equal(sql(TARGET, "supertokens", hashes), sql(SOURCE, "st_export", hashes));
+        assert.equal(sql(TARGET, "supertokens", "select count(*) from all_auth_recipe_users"), "300");
+        assert.equal(sql(TARGET, "supertokens", "select value from key_value where name = 'refresh_token_key'"), "managed-core-refresh-key");
+        assert.equal(sql(TARGET, "supertokens", "select value from session_access_token_signing_keys"), "managed-core-signing-key");
+        // The core's role owns its tables again (it migrates its own schema on upgrades) and still reaches only its database.
+        assert.equal(sql(TARGET, "supertokens", "select string_agg(distinct tableowner, ',') from pg_tables where schemaname = 'public'"), "supertokens");
+        const asCore = (database: string) =>
+            run("docker", ["exec", "-e", `PGPASSWORD=${AUTH_PW}`, TARGET, "psql", "-h", "127.0.0.1", "-U", "supertokens", "-d", database, "-tAc", "select count(*) from emailpassword_users"]);
+        assert.equal(asCore("supertokens").stdout.trim(), "300");
+        assert.notEqual(asCore("app").status, 0);
+    });
+
+    it("migration-step.sh, auth data: a core database with users is refused, unchanged, and the core runs again", () => {
+        const before = sql(TARGET, "supertokens", "select oid from pg_database where datname = 'supertokens'");
+        const r = authStep("restore");
+        assert.equal(r.status, 1, explain(r));
+        assert.match(r.stderr, /public\.all_auth_recipe_users holds rows: nothing was changed/);
+        assert.match(r.stdout, /started .*-core again/);
+        assert.ok(coreRunning(), "a refused restore left the core stopped");
+        assert.equal(sql(TARGET, "supertokens", "select oid from pg_database where datname = 'supertokens'"), before);
+        assert.equal(sql(TARGET, "supertokens", "select count(*) from emailpassword_users"), "300");
+    });
+
     after(() => {
-        run("docker", ["rm", "-f", TARGET, SOURCE]);
+        run("docker", ["rm", "-f", TARGET, SOURCE, CORE]);
         run("docker", ["network", "rm", EDGE, INTERNAL]);
-        fs.rmSync(`/var/lib/byte-runner/migration/${RUN_ID}`, { recursive: true, force: true });
+        for (const id of [RUN_ID, AUTH_RUN_ID]) fs.rmSync(`/var/lib/byte-runner/migration/${id}`, { recursive: true, force: true });
     });
 });

@@ -10,7 +10,7 @@ describe("pg-migrate configuration", () => {
     test("--help documents every environment variable and subcommand", async () => {
         const help = await runPgMigrate(["--help"], {});
         assert.equal(help.status, 0);
-        for (const name of ["SOURCE_DATABASE_URL", "TARGET_DATABASE_URL", "SCHEMAS", "DUMP_DIR", "JOBS", "FORCE", "RLS", "APP_ROLE", "AUDIT_JSON", "MAINTENANCE_WORK_MEM"]) {
+        for (const name of ["SOURCE_DATABASE_URL", "TARGET_DATABASE_URL", "SCHEMAS", "DUMP_DIR", "JOBS", "FORCE", "RLS", "APP_ROLE", "OWNER", "REPLACE_IF_EMPTY", "AUDIT_JSON", "MAINTENANCE_WORK_MEM"]) {
             assert.match(help.stdout, new RegExp(`^  ${name} `, "m"), name);
         }
         for (const sub of ["audit", "dump", "restore", "verify"]) assert.match(help.stdout, new RegExp(`^  ${sub} `, "m"));
@@ -71,6 +71,7 @@ describe("pg-migrate configuration", () => {
             [{ SOURCE_DATABASE_URL: url, SCHEMAS: "public;drop" }, ["audit"], /not a plain lower-case identifier/],
             [{ TARGET_DATABASE_URL: url, DUMP_DIR: "/tmp", RLS: "keep" }, ["restore"], /RLS must be disable or keep-rewritten/],
             [{ TARGET_DATABASE_URL: url }, ["restore"], /DUMP_DIR is not set/],
+            [{ TARGET_DATABASE_URL: url, REPLACE_IF_EMPTY: "users;drop" }, ["restore"], /REPLACE_IF_EMPTY must be comma-separated lower-case table names/],
             [{}, ["migrate"], /unknown subcommand 'migrate'/],
         ];
         for (const [env, args, message] of cases) {
