@@ -71,31 +71,6 @@ const supertokens = new SuperTokens(
     { ...onHost, dependsOn: [postgres.roles] },
 );
 
-// Migration day: Supabase -> this Postgres (dump -> restore -> verify), once per migrationRunId;
-// with migrationAuthSourceDatabaseUrl the SuperTokens core's data follows in its own chain.
-const migration =
-    cfg.migration &&
-    new Migration(
-        "migration",
-        {
-            ...cfg.migration,
-            connection: host.connection,
-            sudo: host.sudo,
-            targetDatabaseUrl: postgres.superuserUrl(appDb.database),
-            appRole: appDb.role,
-            image: cfg.postgres.image,
-            edgeNetwork: networks.edge.name,
-            internalNetwork: networks.internal.name,
-            auth: cfg.migration.authSourceDatabaseUrl && {
-                sourceDatabaseUrl: cfg.migration.authSourceDatabaseUrl,
-                targetDatabaseUrl: postgres.superuserUrl(authDb.database),
-                role: authDb.role,
-                service: supertokens.container,
-            },
-        },
-        { dependsOn: [postgres.roles] },
-    );
-
 // 5. Apps: the backend talks to the pooler and the core; the frontend only to the proxy.
 const backend = new AppService(
     "backend",
@@ -121,6 +96,33 @@ const backend = new AppService(
     },
     { ...onHost, dependsOn: [pooler, supertokens] },
 );
+
+// Migration day: Supabase -> this Postgres (dump -> restore -> verify), once per migrationRunId;
+// with migrationAuthSourceDatabaseUrl the SuperTokens core's data follows in its own chain.
+const migration =
+    cfg.migration &&
+    new Migration(
+        "migration",
+        {
+            ...cfg.migration,
+            connection: host.connection,
+            sudo: host.sudo,
+            targetDatabaseUrl: postgres.superuserUrl(appDb.database),
+            appRole: appDb.role,
+            appService: backend.container,
+            image: cfg.postgres.image,
+            edgeNetwork: networks.edge.name,
+            internalNetwork: networks.internal.name,
+            auth: cfg.migration.authSourceDatabaseUrl && {
+                sourceDatabaseUrl: cfg.migration.authSourceDatabaseUrl,
+                targetDatabaseUrl: postgres.superuserUrl(authDb.database),
+                role: authDb.role,
+                service: supertokens.container,
+            },
+        },
+        { dependsOn: [postgres.roles] },
+    );
+
 const frontend = new AppService(
     "frontend",
     {

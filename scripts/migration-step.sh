@@ -8,8 +8,10 @@
 #
 #
 # SERVICE_CONTAINER (optional) is the container that uses the target database (the
-# SuperTokens core for the auth data): restore stops it first and, when the restore
-# fails, starts it again on its unchanged database; after a successful restore it stays
+# backend for the app's data, the SuperTokens core for the auth data): restore first asks
+# pg-migrate whether it would go ahead (CHECK_ONLY=1; a refusal leaves the service
+# running), then stops it and, when the restore fails, starts it again on its unchanged
+# database; after a successful restore it stays
 # stopped so that verify compares data nobody has written to since; verify starts it
 # again at its end, whatever the outcome.
 #
@@ -36,7 +38,7 @@ container="byte-runner-migration-$step-$run_id"
 restart_service=0
 cleanup() {
     local status=$?
-    docker rm -f "$container" >/dev/null 2>&1 || true
+    docker rm -f "$container" "$container-check" >/dev/null 2>&1 || true
     rm -rf -- "$secrets"
     # verify always brings the service back; restore only when it failed (the database
     # it used is unchanged then).
@@ -55,16 +57,31 @@ cat >"$secrets/env"
 chmod 600 "$secrets/env"
 grep -q '^TARGET_DATABASE_URL=' "$secrets/env" || die "no TARGET_DATABASE_URL on stdin"
 
-docker rm -f "$container" >/dev/null 2>&1 || true
-docker create --name "$container" --network "$edge_network" --env-file "$secrets/env" \
-    --env DUMP_DIR=/dump/data \
-    --volume "$run_dir/dump:/dump" --volume "$base/bin:/opt/pg-migrate:ro" \
-    --entrypoint bash "$image" /opt/pg-migrate/pg-migrate "$step" >/dev/null
-docker network connect "$internal_network" "$container"
-# The secrets are now inside the container's config only; the file is not needed.
+# make_container NAME [docker create options...]: pg-migrate STEP in a container on both networks.
+make_container() {
+    local name=$1
+    shift
+    docker rm -f "$name" >/dev/null 2>&1 || true
+    docker create --name "$name" --network "$edge_network" --env-file "$secrets/env" "$@" \
+        --env DUMP_DIR=/dump/data \
+        --volume "$run_dir/dump:/dump" --volume "$base/bin:/opt/pg-migrate:ro" \
+        --entrypoint bash "$image" /opt/pg-migrate/pg-migrate "$step" >/dev/null
+    docker network connect "$internal_network" "$name"
+}
+make_container "$container"
+service_used=0
+if [[ -n $service && $step != dump ]] && docker container inspect "$service" >/dev/null 2>&1; then
+    service_used=1
+    # Before the service is stopped: would restore go ahead at all? (A refusal leaves it running.)
+    [[ $step == restore ]] && make_container "$container-check" --env CHECK_ONLY=1
+fi
+# The secrets are now inside the containers' config only; the file is not needed.
 rm -f -- "$secrets/env"
 
-if [[ -n $service && $step != dump ]] && docker container inspect "$service" >/dev/null 2>&1; then
+if ((service_used)); then
+    if [[ $step == restore ]]; then
+        docker start -a "$container-check" || die "restore refused or cannot start (see above); nothing was changed and $service was not stopped"
+    fi
     restart_service=1
     if [[ $step == restore && $(docker container inspect -f '{{.State.Running}}' "$service") == true ]]; then
         docker stop "$service" >/dev/null || die "could not stop $service before the restore"

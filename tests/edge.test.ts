@@ -64,6 +64,9 @@ describe("prod cutover gate", () => {
         for (const r of g.resources.filter((x) => x.type === DNS_RECORD)) assert.ok(r.dependsOn.includes("migration-verify"), `${r.name} does not wait`);
         // Steps in order, each once per run id, the source URL only in the secret stdin.
         assert.ok(g.resources.find((r) => r.name === "migration-restore")?.dependsOn.includes("migration-dump"));
+        // The backend exists first: the steps stop it from restore to verify.
+        assert.ok(g.resources.find((r) => r.name === "migration-dump")?.dependsOn.includes("backend"));
+        assert.match(String(g.resources.find((r) => r.name === "migration-restore")?.revealed.create), /byte-runner-prod-backend/);
         assert.ok(verify.dependsOn.includes("migration-restore"));
         for (const step of ["dump", "restore", "verify"]) {
             const r = g.resources.find((x) => x.name === `migration-${step}`);

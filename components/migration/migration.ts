@@ -27,6 +27,8 @@ export interface MigrationArgs {
     targetDatabaseUrl: pulumi.Input<string>;
     /** Role the app connects as: restore grants it, verify reads every table as it. */
     appRole: string;
+    /** The backend's container: stopped from restore until verify has run. */
+    appService: docker.Container;
     schemas: string;
     jobs: number;
     rls: "disable" | "keep-rewritten";
@@ -49,8 +51,9 @@ export const FRESH_CORE_TABLE = "public.all_auth_recipe_users";
  * The data migration as command resources on the VPS, three per database: dump (source
  * -> files), restore (files -> the new Postgres, refusing to overwrite data), verify
  * (source vs target, table by table). The app's data comes from Supabase; with `auth`,
- * the SuperTokens core's data follows in its own chain (its core stopped from restore to
- * verify). Each runs once per migrationRunId; there is no delete step, so removing the
+ * the SuperTokens core's data follows in its own chain. The service using each database
+ * (backend, core) is stopped from restore to verify, so verify compares data nobody
+ * wrote to since. Each runs once per migrationRunId; there is no delete step, so removing the
  * resources never touches data. `verified` is what the DNS cutover waits for.
  */
 export class Migration extends pulumi.ComponentResource {
@@ -63,7 +66,7 @@ export class Migration extends pulumi.ComponentResource {
     constructor(name: string, args: MigrationArgs, opts?: pulumi.ComponentResourceOptions) {
         super("byte-runner:migration:Migration", name, {}, opts);
         const common = { APP_ROLE: args.appRole, SCHEMAS: args.schemas, JOBS: String(args.jobs), RLS: args.rls, FORCE: args.force ? "1" : "0" };
-        this.steps = this.chain(name, args, args.runId, args.sourceDatabaseUrl, args.targetDatabaseUrl, common, undefined, opts);
+        this.steps = this.chain(name, args, args.runId, args.sourceDatabaseUrl, args.targetDatabaseUrl, common, args.appService, opts);
         if (args.auth) {
             const auth = args.auth;
             this.authSteps = this.chain(
@@ -90,7 +93,7 @@ export class Migration extends pulumi.ComponentResource {
         source: pulumi.Input<string>,
         target: pulumi.Input<string>,
         settings: Record<string, string>,
-        service: docker.Container | undefined,
+        service: docker.Container,
         opts: pulumi.ComponentResourceOptions | undefined,
     ): Steps {
         const tool = readScript("pg-migrate");
@@ -103,11 +106,9 @@ export class Migration extends pulumi.ComponentResource {
         const steps: Partial<Steps> = {};
         for (const step of MIGRATION_STEPS) {
             const create = pulumi
-                .all([args.edgeNetwork, args.internalNetwork, service?.name ?? ""])
-                .apply(([edge, internal, serviceName]) =>
-                    scriptCommand(STEP_SCRIPT, [step, runId, tool, args.image, edge, internal, ...(serviceName ? [serviceName] : [])], { sudo: args.sudo }),
-                );
-            const dependsOn = [...(previous ? [previous] : []), ...(service ? [service] : [])];
+                .all([args.edgeNetwork, args.internalNetwork, service.name])
+                .apply(([edge, internal, serviceName]) => scriptCommand(STEP_SCRIPT, [step, runId, tool, args.image, edge, internal, serviceName], { sudo: args.sudo }));
+            const dependsOn = [...(previous ? [previous] : []), service];
             previous = new command.remote.Command(
                 `${name}-${step}`,
                 {

@@ -1,13 +1,14 @@
 // The local stack end to end: `pulumi up` over SSH against this machine as the VPS
 // (bootstrap, Docker over ssh://, every container), HTTPS through Caddy to the apps and
-// the database, idempotency, a targeted change, no secret in the state, and a destroy
-// that keeps the data. Needs `bash scripts/local-stack.sh setup` first (scripts/test.sh).
+// the database, idempotency, a targeted change, no secret in the state, migration day
+// (Supabase's and the SuperTokens core's data in, verified), and a destroy that keeps the data. Needs `bash scripts/local-stack.sh setup` first (scripts/test.sh).
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { explain, needsPlugins, pulumi, REPO, run } from "./pulumi";
+import { CORE_TABLES, MANAGED_CORE_DATA, PASSWORD_HASHES } from "./supertokens-fixture";
 
 const STACK = ["--stack", "local", "--non-interactive"];
 const PREFIX = "byte-runner-local";
@@ -27,8 +28,19 @@ function docker(args: string[]): string {
     return r.stdout.trim();
 }
 
-function psql(sql: string): string {
-    return docker(["exec", "-i", `${PREFIX}-postgres`, "psql", "-U", "postgres", "-d", "app", "-tA", "-v", "ON_ERROR_STOP=1", "-c", sql]);
+/** Runs SQL (`-c`), or a script on stdin with psql variables, as the superuser in a container. */
+function psql(sql: string, container = `${PREFIX}-postgres`, database = "app", script?: { text: string; vars?: Record<string, string> }): string {
+    const vars = Object.entries(script?.vars ?? {}).flatMap(([k, v]) => ["-v", `${k}=${v}`]);
+    const r = run("docker", ["exec", "-i", container, "psql", "-U", "postgres", "-d", database, "-tA", "-v", "ON_ERROR_STOP=1", ...vars, ...(script ? ["-f", "-"] : ["-c", sql])], {
+        input: script?.text,
+    });
+    assert.equal(r.status, 0, explain(r));
+    return r.stdout.trim();
+}
+
+function config(args: string[]): void {
+    const r = pulumi(["config", ...args, ...STACK.slice(0, 2)]);
+    assert.equal(r.status, 0, explain(r));
 }
 
 let caFile = "";
@@ -127,7 +139,67 @@ describe("the local stack, end to end", { concurrency: false }, () => {
         }
     });
 
-    it("6. pulumi destroy removes containers and networks and keeps the data; a new up finds it", { skip: SKIP }, () => {
+    it("6. migration day: one run id moves Supabase's data and the SuperTokens core's in, verified; a second up runs nothing", { skip: SKIP }, () => {
+        // "Supabase" and the restored SuperTokens export: a Postgres container the VPS reaches over the edge network.
+        const source = `${PREFIX}-e2e-source`;
+        const sourcePassword = `e2e${Date.now()}SourcePw0123`;
+        const runId = `e2e-${process.pid}`;
+        run("docker", ["rm", "-f", source]);
+        docker(["run", "-d", "--name", source, "--network", `${PREFIX}-edge`, "-e", `POSTGRES_PASSWORD=${sourcePassword}`, "byte-runner-local/postgres:15"]);
+        try {
+            for (let i = 0; i < 60 && run("docker", ["exec", source, "pg_isready", "-q", "-h", "127.0.0.1"]).status !== 0; i++) run("sleep", ["1"]);
+            psql("create database app", source, "postgres");
+            const fixture = (file: string) => fs.readFileSync(path.join(REPO, "tests/migration/fixture", file), "utf8");
+            psql("", source, "app", { text: fixture("supabase-source.sql") });
+            psql("", source, "app", { text: fixture("events.sql"), vars: { first: "1", rows: "20000" } });
+            psql("create database st_export", source, "postgres");
+            psql(CORE_TABLES + MANAGED_CORE_DATA, source, "st_export");
+            // What the core does on its first start: its own tables, a key, no user.
+            psql(`SET ROLE supertokens; ${CORE_TABLES} INSERT INTO key_value (name, value) VALUES ('refresh_token_key', 'fresh-core-key');`, `${PREFIX}-postgres`, "supertokens");
+
+            // The backend made its own table on its first start (as an app running its migrations
+            // does), so the new app database is not empty: replacing it takes migrationForce, which
+            // the config allows only while the DNS does not point at this VPS.
+            assert.ok(Number(psql("select count(*) from pg_tables where schemaname = 'public'")) >= 1);
+            config(["set", "migrationForce", "true"]);
+            config(["set", "migrationRunId", runId]);
+            config(["set", "--secret", "migrationSourceDatabaseUrl", `postgresql://postgres:${sourcePassword}@${source}:5432/app`]);
+            config(["set", "--secret", "migrationAuthSourceDatabaseUrl", `postgresql://postgres:${sourcePassword}@${source}:5432/st_export`]);
+            const steps = ["dump", "restore", "verify"].flatMap((s) => [`command:remote:Command::migration-${s}`, `command:remote:Command::migration-auth-${s}`]);
+            assert.deepEqual(plannedChanges(), [...steps, "byte-runner:migration:Migration::migration"].sort());
+            up();
+
+            // The app's data and the users with their password hashes are there; verify passed.
+            assert.equal(psql("select count(*) from public.events"), "20000");
+            assert.equal(psql("select string_agg(distinct tableowner, ',') from pg_tables where schemaname = 'public'"), "app");
+            assert.equal(psql(PASSWORD_HASHES, `${PREFIX}-postgres`, "supertokens"), psql(PASSWORD_HASHES, source, "st_export"));
+            assert.equal(psql("select value from key_value where name = 'refresh_token_key'", `${PREFIX}-postgres`, "supertokens"), "managed-core-refresh-key");
+            // Verify passed although the backend writes on every health check: it was stopped from
+            // restore to verify. Both services run again; the backend reaches the new database
+            // through PgBouncer and makes its table there again.
+            for (const service of ["supertokens", "backend"]) assert.equal(docker(["inspect", "-f", "{{.State.Running}}", `${PREFIX}-${service}`]), "true", service);
+            let health = https(API, "/health");
+            for (let i = 0; i < 10 && health.status !== 200; i++, run("sleep", ["1"])) health = https(API, "/health");
+            assert.equal(health.status, 200, health.body);
+            assert.equal(psql("select count(*) from public.standin_health"), "1");
+
+            // The same run id never runs again; the source's password is not in the state.
+            up(["--expect-no-changes"]);
+            const exported = pulumi(["stack", "export", ...STACK.slice(0, 2)]);
+            assert.equal(exported.status, 0, explain(exported));
+            assert.ok(!exported.stdout.includes(sourcePassword), "the source URL is in the state in plain text");
+        } finally {
+            // Forgetting the run removes the steps from the state and touches no data.
+            for (const key of ["migrationAuthSourceDatabaseUrl", "migrationSourceDatabaseUrl", "migrationRunId", "migrationForce"]) pulumi(["config", "rm", key, ...STACK.slice(0, 2)]);
+            up();
+            run("docker", ["rm", "-f", source]);
+            fs.rmSync(`/var/lib/byte-runner/migration/${runId}`, { recursive: true, force: true });
+            fs.rmSync(`/var/lib/byte-runner/migration/${runId}-auth`, { recursive: true, force: true });
+        }
+        assert.equal(psql("select count(*) from public.events"), "20000");
+    });
+
+    it("7. pulumi destroy removes containers and networks and keeps the data; a new up finds it", { skip: SKIP }, () => {
         const marker = `e2e-${Date.now()}`;
         psql(`create table if not exists e2e_marker(v text); insert into e2e_marker values ('${marker}')`);
         const r = pulumi(["destroy", ...STACK, "--yes", "--skip-preview"]);

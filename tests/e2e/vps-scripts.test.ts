@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { explain, run } from "./pulumi";
+import { CORE_TABLES, MANAGED_CORE_DATA, PASSWORD_HASHES } from "./supertokens-fixture";
 
 const IMAGE = "byte-runner-local/postgres:15";
 const TAG = `brtest${process.pid}`;
@@ -71,26 +72,6 @@ const authStep = (name: string) =>
         timeoutMs: 10 * 60_000,
     });
 const coreRunning = () => docker(["container", "inspect", "-f", "{{.State.Running}}", CORE]) === "true";
-// A few of the core's tables (the PostgreSQL plugin's names and keys): what a fresh core
-// creates for itself, and what the managed core holds.
-const CORE_TABLES = `
-    CREATE TABLE key_value (app_id varchar(64) DEFAULT 'public', tenant_id varchar(64) DEFAULT 'public', name varchar(128) NOT NULL,
-        value text, created_at_time bigint, PRIMARY KEY (app_id, tenant_id, name));
-    CREATE TABLE all_auth_recipe_users (app_id varchar(64) DEFAULT 'public', tenant_id varchar(64) DEFAULT 'public', user_id char(36) NOT NULL,
-        primary_or_recipe_user_id char(36) NOT NULL, is_linked_or_is_a_primary_user boolean NOT NULL DEFAULT false, recipe_id varchar(128) NOT NULL,
-        time_joined bigint NOT NULL, primary_or_recipe_user_time_joined bigint NOT NULL, PRIMARY KEY (app_id, tenant_id, user_id));
-    CREATE TABLE emailpassword_users (app_id varchar(64) DEFAULT 'public', user_id char(36) NOT NULL, email varchar(256) NOT NULL,
-        password_hash varchar(256) NOT NULL, time_joined bigint NOT NULL, PRIMARY KEY (app_id, user_id));
-    CREATE TABLE session_access_token_signing_keys (app_id varchar(64) DEFAULT 'public', created_at_time bigint NOT NULL, value text,
-        PRIMARY KEY (app_id, created_at_time));`;
-const MANAGED_CORE_DATA = `
-    INSERT INTO all_auth_recipe_users (user_id, primary_or_recipe_user_id, recipe_id, time_joined, primary_or_recipe_user_time_joined)
-        SELECT u, u, 'emailpassword', 1700000000000 + g, 1700000000000 + g FROM generate_series(1, 300) g, LATERAL (SELECT md5(g::text)::uuid::text AS u) x;
-    INSERT INTO emailpassword_users (user_id, email, password_hash, time_joined)
-        SELECT md5(g::text)::uuid::text, 'user' || g || '@example.com', '$2a$11$' || left(encode(sha256(g::text::bytea), 'base64'), 53), 1700000000000 + g
-        FROM generate_series(1, 300) g;
-    INSERT INTO key_value (name, value, created_at_time) VALUES ('refresh_token_key', 'managed-core-refresh-key', 1700000000000);
-    INSERT INTO session_access_token_signing_keys (created_at_time, value) VALUES (1700000000000, 'managed-core-signing-key');`;
 
 describe("scripts run on the VPS, against real Postgres containers", { concurrency: false }, () => {
     before(() => {
@@ -169,8 +150,7 @@ describe("scripts run on the VPS, against real Postgres containers", { concurren
         assert.ok(coreRunning(), "verify did not start the core again");
         for (const r of [dump, restore, verify]) assert.ok(!(r.stdout + r.stderr).includes(SOURCE_PW) && !(r.stdout + r.stderr).includes(SUPER_PW), "a password in the output");
 
-        const hashes = "select string_agg(user_id || ' ' || email || ' ' || password_hash, ',' order by user_id) from emailpassword_users";
-        assert.equal(sql(TARGET, "supertokens", hashes), sql(SOURCE, "st_export", hashes));
+        assert.equal(sql(TARGET, "supertokens", PASSWORD_HASHES), sql(SOURCE, "st_export", PASSWORD_HASHES));
         assert.equal(sql(TARGET, "supertokens", "select count(*) from all_auth_recipe_users"), "300");
         assert.equal(sql(TARGET, "supertokens", "select value from key_value where name = 'refresh_token_key'"), "managed-core-refresh-key");
         assert.equal(sql(TARGET, "supertokens", "select value from session_access_token_signing_keys"), "managed-core-signing-key");
@@ -182,13 +162,15 @@ describe("scripts run on the VPS, against real Postgres containers", { concurren
         assert.notEqual(asCore("app").status, 0);
     });
 
-    it("migration-step.sh, auth data: a core database with users is refused, unchanged, and the core runs again", () => {
+    it("migration-step.sh, auth data: a core database with users is refused before the core is stopped, and nothing changes", () => {
         const before = sql(TARGET, "supertokens", "select oid from pg_database where datname = 'supertokens'");
+        const startedAt = docker(["container", "inspect", "-f", "{{.State.StartedAt}}", CORE]);
         const r = authStep("restore");
         assert.equal(r.status, 1, explain(r));
         assert.match(r.stderr, /public\.all_auth_recipe_users holds rows: nothing was changed/);
-        assert.match(r.stdout, /started .*-core again/);
+        assert.match(r.stderr, /-core was not stopped/);
         assert.ok(coreRunning(), "a refused restore left the core stopped");
+        assert.equal(docker(["container", "inspect", "-f", "{{.State.StartedAt}}", CORE]), startedAt, "the core was restarted");
         assert.equal(sql(TARGET, "supertokens", "select oid from pg_database where datname = 'supertokens'"), before);
         assert.equal(sql(TARGET, "supertokens", "select count(*) from emailpassword_users"), "300");
     });

@@ -10,7 +10,7 @@ describe("pg-migrate configuration", () => {
     test("--help documents every environment variable and subcommand", async () => {
         const help = await runPgMigrate(["--help"], {});
         assert.equal(help.status, 0);
-        for (const name of ["SOURCE_DATABASE_URL", "TARGET_DATABASE_URL", "SCHEMAS", "DUMP_DIR", "JOBS", "FORCE", "RLS", "APP_ROLE", "OWNER", "REPLACE_IF_EMPTY", "AUDIT_JSON", "MAINTENANCE_WORK_MEM"]) {
+        for (const name of ["SOURCE_DATABASE_URL", "TARGET_DATABASE_URL", "SCHEMAS", "DUMP_DIR", "JOBS", "FORCE", "RLS", "APP_ROLE", "OWNER", "REPLACE_IF_EMPTY", "CHECK_ONLY", "AUDIT_JSON", "MAINTENANCE_WORK_MEM"]) {
             assert.match(help.stdout, new RegExp(`^  ${name} `, "m"), name);
         }
         for (const sub of ["audit", "dump", "restore", "verify"]) assert.match(help.stdout, new RegExp(`^  ${sub} `, "m"));

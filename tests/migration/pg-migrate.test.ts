@@ -162,6 +162,21 @@ describe("pg-migrate on real PostgreSQL 15", { concurrency: false }, () => {
         assert.equal(target.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE '%pgmigrate%'"), "0");
     });
 
+    test("CHECK_ONLY=1 answers whether restore would go ahead, and changes nothing either way", async () => {
+        const refused = await runPgMigrate(["restore"], env({ CHECK_ONLY: "1" }));
+        assert.equal(refused.status, 3, refused.stderr);
+        target.psql("postgres", `CREATE DATABASE app_check OWNER ${appRole}`);
+        try {
+            const ok = await runPgMigrate(["restore"], env({ CHECK_ONLY: "1", TARGET_DATABASE_URL: target.url("app_check") }));
+            assert.equal(ok.status, 0, ok.stderr);
+            assert.match(ok.stdout, /restore check: .* can be restored into app_check \(CHECK_ONLY=1: nothing was changed\)/);
+            assert.equal(target.psql("app_check", "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace"), "0");
+            assert.equal(target.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE '%pgmigrate%'"), "0");
+        } finally {
+            target.psql("postgres", "DROP DATABASE app_check");
+        }
+    });
+
     test("one changed row in the target makes verify fail naming that table only", async () => {
         target.psql("app", "UPDATE public.messages SET body = body || '!' WHERE id = (SELECT id FROM public.messages ORDER BY id LIMIT 1)");
         try {
