@@ -112,7 +112,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     { key: "migrationSchemas", type: "string", default: "public", description: "Comma-separated app schemas to move (pg-migrate's SCHEMAS)." },
     { key: "migrationJobs", type: "integer", default: 2, description: "Parallel jobs for dump, restore and verify." },
     { key: "migrationRls", type: "string", default: "disable", description: "Row level security of migrated tables: disable (the app is the only client) or keep-rewritten (policies kept, auth.* rewritten)." },
-    { key: "migrationForce", type: "boolean", default: false, description: "Let a new run replace an app database that already has tables. Off: a second restore is refused and changes nothing." },
+    { key: "migrationForce", type: "boolean", default: false, description: "Let a new run replace an app database that already has tables (the app database only, never the SuperTokens core's). Off: a second restore is refused and changes nothing." },
 ];
 
 /** Connections Postgres keeps for superuser maintenance, migrations and monitoring. */

@@ -6,14 +6,17 @@
 # secrets come as KEY=VALUE lines on stdin and only ever touch a 0600 file in a 0700
 # directory that is removed when the step ends.
 #
-#
 # SERVICE_CONTAINER (optional) is the container that uses the target database (the
-# backend for the app's data, the SuperTokens core for the auth data): restore first asks
-# pg-migrate whether it would go ahead (CHECK_ONLY=1; a refusal leaves the service
-# running), then stops it and, when the restore fails, starts it again on its unchanged
-# database; after a successful restore it stays
-# stopped so that verify compares data nobody has written to since; verify starts it
-# again at its end, whatever the outcome.
+# backend for the app's data, the SuperTokens core for the auth data):
+# - restore first asks pg-migrate whether it would go ahead at all (CHECK_ONLY=1; a
+#   refusal leaves the service running), then stops it. If the restore does not complete
+#   (failure, or this script interrupted) the service is started again on its database;
+#   after a successful restore it stays stopped, so that verify compares data nobody has
+#   written to since.
+# - verify starts it again when it has an answer (the copy matches, or it names what
+#   differs). When verify itself could not run (exit 1/2: e.g. a connection lost), the
+#   service stays stopped so that the next `pulumi up` retries verify on quiet data; the
+#   message says how to start it by hand.
 #
 # Usage: migration-step.sh STEP RUN_ID PG_MIGRATE_TEXT IMAGE EDGE_NETWORK INTERNAL_NETWORK [SERVICE_CONTAINER] < env
 set -euo pipefail
@@ -30,19 +33,35 @@ run_dir=$base/$run_id
 umask 077
 mkdir -p "$run_dir/dump" "$base/bin"
 chmod 700 "$base" "$run_dir"
-printf '%s' "$tool_text" >"$base/bin/pg-migrate"
-chmod 755 "$base/bin" "$base/bin/pg-migrate"
+chmod 755 "$base/bin"
+# Written aside and renamed: a step of the other chain may be reading the current one.
+tool_tmp=$(mktemp "$base/bin/.pg-migrate-XXXXXX")
+printf '%s' "$tool_text" >"$tool_tmp"
+chmod 755 "$tool_tmp"
+mv -f -- "$tool_tmp" "$base/bin/pg-migrate"
 
 secrets=$(mktemp -d "$base/.env-XXXXXX")
 container="byte-runner-migration-$step-$run_id"
-restart_service=0
+service_stopped=0 # restore stopped the service
+tool_status=""    # pg-migrate's exit status, once it has run
 cleanup() {
     local status=$?
+    # A step that is still running gets the time to clean up after itself (pg-migrate
+    # drops its staging database on TERM); then the containers go.
+    docker stop -t 300 "$container" >/dev/null 2>&1 || true
     docker rm -f "$container" "$container-check" >/dev/null 2>&1 || true
     rm -rf -- "$secrets"
-    # verify always brings the service back; restore only when it failed (the database
-    # it used is unchanged then).
-    if ((restart_service)) && [[ $step == verify || $status -ne 0 ]]; then
+    local start=0
+    if [[ $step == restore ]] && ((service_stopped)) && [[ $tool_status != 0 ]]; then start=1; fi
+    if [[ $step == verify && -n $service ]]; then
+        if [[ $tool_status == 0 || $tool_status == 4 ]]; then
+            start=1
+        elif docker container inspect "$service" >/dev/null 2>&1 &&
+            [[ $(docker container inspect -f '{{.State.Running}}' "$service") != true ]]; then
+            printf 'migration-step: %s stays stopped: verify did not get an answer; the next pulumi up runs it again, or start the service by hand: docker start %s\n' "$service" "$service" >&2
+        fi
+    fi
+    if ((start)) && docker container inspect "$service" >/dev/null 2>&1; then
         if docker start "$service" >/dev/null; then
             printf 'migration-step: started %s again\n' "$service"
         else
@@ -53,6 +72,11 @@ cleanup() {
     exit "$status"
 }
 trap cleanup EXIT
+# Interrupted (pulumi cancelled, SSH session lost): exit non-zero so that cleanup runs as for a failure.
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 141' PIPE
 cat >"$secrets/env"
 chmod 600 "$secrets/env"
 grep -q '^TARGET_DATABASE_URL=' "$secrets/env" || die "no TARGET_DATABASE_URL on stdin"
@@ -69,28 +93,29 @@ make_container() {
     docker network connect "$internal_network" "$name"
 }
 make_container "$container"
-service_used=0
-if [[ -n $service && $step != dump ]] && docker container inspect "$service" >/dev/null 2>&1; then
-    service_used=1
-    # Before the service is stopped: would restore go ahead at all? (A refusal leaves it running.)
-    [[ $step == restore ]] && make_container "$container-check" --env CHECK_ONLY=1
+stop_service=0
+if [[ -n $service && $step == restore ]] && docker container inspect "$service" >/dev/null 2>&1; then
+    stop_service=1
+    make_container "$container-check" --env CHECK_ONLY=1
 fi
 # The secrets are now inside the containers' config only; the file is not needed.
 rm -f -- "$secrets/env"
 
-if ((service_used)); then
-    if [[ $step == restore ]]; then
-        docker start -a "$container-check" || die "restore refused or cannot start (see above); nothing was changed and $service was not stopped"
-    fi
-    restart_service=1
-    if [[ $step == restore && $(docker container inspect -f '{{.State.Running}}' "$service") == true ]]; then
+if ((stop_service)); then
+    # Before the service is stopped: would restore go ahead at all? (A refusal leaves it running.)
+    docker start -a "$container-check" || die "restore refused or cannot start (see above); nothing was changed and $service was not stopped"
+    if [[ $(docker container inspect -f '{{.State.Running}}' "$service") == true ]]; then
+        service_stopped=1
         docker stop "$service" >/dev/null || die "could not stop $service before the restore"
         printf 'migration-step: stopped %s: it stays stopped until verify has run\n' "$service"
+    else
+        service_stopped=1 # already stopped (an earlier restore): started again if this one fails
     fi
 fi
 
 printf 'migration-step: %s of run %s\n' "$step" "$run_id"
 status=0
 docker start -a "$container" || status=$?
+tool_status=$status
 [[ $status -eq 0 ]] || die "$step failed with exit status $status (see the output above; pg-migrate --help explains the codes)"
 printf 'migration-step: %s of run %s succeeded\n' "$step" "$run_id"

@@ -80,6 +80,10 @@ describe("prod cutover gate", () => {
     it("with the SuperTokens source set, the auth data gets its own chain and the records wait for both verifies", async () => {
         const auth = { "migrationAuthSourceDatabaseUrl": "postgresql://st:supertokens-secret-pw@10.0.0.9:5432/supertokens_export" };
         const g = await buildGraph("prod", withValues("prod", { ...MIGRATION, "dnsTarget": "vps" }, { ...SOURCE, ...auth }));
+        const forced = await buildGraph("staging", withValues("staging", { ...MIGRATION, "migrationForce": "true" }, { ...SOURCE, ...auth }));
+        const stdinOf = (graph: Graph, name: string) => String(graph.resources.find((x) => x.name === name)?.revealed.stdin);
+        assert.match(stdinOf(forced, "migration-restore"), /^FORCE=1$/m);
+        assert.match(stdinOf(forced, "migration-auth-restore"), /^FORCE=0$/m, "migrationForce must never replace the core's users");
         for (const r of g.resources.filter((x) => x.type === DNS_RECORD)) {
             assert.ok(r.dependsOn.includes("migration-verify") && r.dependsOn.includes("migration-auth-verify"), `${r.name} does not wait for both`);
         }

@@ -160,8 +160,9 @@ export async function buildGraph(
     };
 
     // A fresh copy of the program for every run, and nowhere real to write SSH files to
-    // (a stable path: it is part of the Docker provider's settings, like on a real machine).
-    const sshDir = path.join(os.tmpdir(), "byte-runner-infra-graph", stack, "ssh");
+    // (a stable path within this process: it is part of the Docker provider's settings, like
+    // on a real machine; one per process, as test files build graphs in parallel).
+    const sshDir = path.join(os.tmpdir(), `byte-runner-infra-graph-${process.pid}`, stack, "ssh");
     process.env.BYTE_RUNNER_SSH_DIR = sshDir;
     const programPath = require.resolve(path.join(REPO, "index.ts"));
     let outputs: Record<string, unknown>;
@@ -175,7 +176,7 @@ export async function buildGraph(
         outputs = (result ?? {}) as Record<string, unknown>;
     } finally {
         observe?.(raw.map((r) => r.type));
-        fs.rmSync(sshDir, { recursive: true, force: true });
+        fs.rmSync(path.dirname(path.dirname(sshDir)), { recursive: true, force: true });
         delete process.env.BYTE_RUNNER_SSH_DIR;
     }
 

@@ -76,8 +76,10 @@ export class Migration extends pulumi.ComponentResource {
                 auth.sourceDatabaseUrl,
                 auth.targetDatabaseUrl,
                 // The core's tables live in public; it has no RLS. A database the core created for
-                // itself (tables, no user) may be replaced; one with users only with migrationForce.
-                { ...common, APP_ROLE: auth.role, SCHEMAS: "public", RLS: "disable", REPLACE_IF_EMPTY: FRESH_CORE_TABLE },
+                // itself (tables, no user) may be replaced; one with users never is (migrationForce is
+                // the app database's: a rollback to legacy re-allows it, and users made on the VPS
+                // would be lost).
+                { ...common, APP_ROLE: auth.role, SCHEMAS: "public", RLS: "disable", FORCE: "0", REPLACE_IF_EMPTY: FRESH_CORE_TABLE },
                 auth.service,
                 opts,
             );

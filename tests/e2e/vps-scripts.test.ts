@@ -55,7 +55,7 @@ const step = (name: string, force = false) =>
 // core's database, and the core's container stopped from restore to verify.
 const CORE = `${TAG}-core`;
 const AUTH_RUN_ID = `${RUN_ID}-auth`;
-const authEnv = [
+const authEnv = (extra: string[] = []) => [
     `SOURCE_DATABASE_URL=postgresql://postgres:${SOURCE_PW}@${SOURCE}:5432/st_export`,
     `TARGET_DATABASE_URL=postgresql://postgres:${SUPER_PW}@${TARGET}:5432/supertokens`,
     "APP_ROLE=supertokens",
@@ -64,11 +64,12 @@ const authEnv = [
     "RLS=disable",
     "FORCE=0",
     "REPLACE_IF_EMPTY=public.all_auth_recipe_users",
+    ...extra, // later lines win in docker's --env-file
     "",
 ].join("\n");
-const authStep = (name: string) =>
+const authStep = (name: string, extra: string[] = []) =>
     run("bash", ["scripts/migration-step.sh", name, AUTH_RUN_ID, fs.readFileSync("scripts/pg-migrate", "utf8"), IMAGE, EDGE, INTERNAL, CORE], {
-        input: authEnv,
+        input: authEnv(extra),
         timeoutMs: 10 * 60_000,
     });
 const coreRunning = () => docker(["container", "inspect", "-f", "{{.State.Running}}", CORE]) === "true";
@@ -160,6 +161,39 @@ describe("scripts run on the VPS, against real Postgres containers", { concurren
             run("docker", ["exec", "-e", `PGPASSWORD=${AUTH_PW}`, TARGET, "psql", "-h", "127.0.0.1", "-U", "supertokens", "-d", database, "-tAc", "select count(*) from emailpassword_users"]);
         assert.equal(asCore("supertokens").stdout.trim(), "300");
         assert.notEqual(asCore("app").status, 0);
+    });
+
+    it("migration-step.sh: a verify that finds a difference starts the core again; one that cannot run leaves it stopped and says so", () => {
+        sql(TARGET, "supertokens", "update emailpassword_users set password_hash = 'x' || password_hash where email = 'user7@example.com'");
+        try {
+            docker(["stop", CORE]);
+            const differs = authStep("verify");
+            assert.notEqual(differs.status, 0);
+            assert.match(differs.stderr, /MISMATCH in tables: public\.emailpassword_users/);
+            assert.ok(coreRunning(), "a verify with an answer must start the core again");
+
+            docker(["stop", CORE]);
+            const cannot = authStep("verify", ["APP_ROLE=no_such_role"]);
+            assert.notEqual(cannot.status, 0);
+            assert.match(cannot.stderr, /stays stopped: verify did not get an answer; .*docker start .*-core/);
+            assert.ok(!coreRunning(), "verify without an answer must leave the core stopped for a retry");
+        } finally {
+            sql(TARGET, "supertokens", "update emailpassword_users set password_hash = substr(password_hash, 2) where email = 'user7@example.com'");
+            docker(["start", CORE]);
+        }
+    });
+
+    it("migration-step.sh: a restore that fails after the core was stopped starts it again on its unchanged database", () => {
+        const before = sql(TARGET, "supertokens", "select oid from pg_database where datname = 'supertokens'");
+        // Passes the checks, then fails creating the tables: the app role may not create in the core's database.
+        const r = authStep("restore", ["FORCE=1", "OWNER=app"]);
+        assert.notEqual(r.status, 0, explain(r));
+        assert.match(r.stdout, /stopped .*-core: it stays stopped until verify has run/);
+        assert.match(r.stderr, /permission denied for schema public/);
+        assert.match(r.stdout, /started .*-core again/);
+        assert.ok(coreRunning(), "a failed restore left the core stopped");
+        assert.equal(sql(TARGET, "supertokens", "select oid from pg_database where datname = 'supertokens'"), before);
+        assert.equal(sql(TARGET, "supertokens", "select count(*) from emailpassword_users"), "300");
     });
 
     it("migration-step.sh, auth data: a core database with users is refused before the core is stopped, and nothing changes", () => {

@@ -264,11 +264,13 @@ describe("pg-migrate on real PostgreSQL 15", { concurrency: false }, () => {
     });
 
     test("RLS=keep-rewritten keeps the policies without Supabase objects, and verify reports them", async () => {
-        target.psql("postgres", "CREATE DATABASE app_rls");
+        // Owned by the app role, as in the stack: the owner would bypass the policies unless forced.
+        target.psql("postgres", `CREATE DATABASE app_rls OWNER ${appRole}`);
         const rlsEnv = env({ TARGET_DATABASE_URL: target.url("app_rls"), RLS: "keep-rewritten" });
         const restore = await runPgMigrate(["restore"], rlsEnv);
         assert.equal(restore.status, 0, restore.stderr);
         assert.match(restore.stdout, /public\.projects\s+RLS kept, 1 policies/);
+        assert.match(restore.stdout, new RegExp(`RLS is forced on these tables: ${appRole} owns them`));
         const policy = target.psql("app_rls", "SELECT pg_get_expr(polqual, polrelid) FROM pg_policy WHERE polname = 'Owners see their projects'");
         assert.match(policy, /current_setting\('request\.jwt\.claim\.sub'::text, true\)/);
         assert.equal(target.psql("app_rls", "SELECT count(*) FROM pg_policy WHERE 0 <> ALL (polroles) AND NOT polroles @> ARRAY[(SELECT oid FROM pg_roles WHERE rolname = 'app_user')]"), "0");
