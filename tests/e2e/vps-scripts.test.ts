@@ -34,44 +34,31 @@ const waitReady = (container: string) => {
     assert.fail(`${container} not ready`);
 };
 const roles = `app app ${APP_PW}\nsupertokens supertokens ${AUTH_PW}\n`;
-const migrationEnv = (force: boolean) =>
+/** The env lines a step reads on stdin: the URLs, then pg-migrate's settings (later lines win). */
+const stepEnv = (source: string, target: string, settings: string[]) =>
     [
-        `SOURCE_DATABASE_URL=postgresql://postgres:${SOURCE_PW}@${SOURCE}:5432/postgres`,
-        `TARGET_DATABASE_URL=postgresql://postgres:${SUPER_PW}@${TARGET}:5432/app`,
-        "APP_ROLE=app",
+        `SOURCE_DATABASE_URL=postgresql://postgres:${SOURCE_PW}@${SOURCE}:5432/${source}`,
+        `TARGET_DATABASE_URL=postgresql://postgres:${SUPER_PW}@${TARGET}:5432/${target}`,
         "SCHEMAS=public",
         "JOBS=2",
         "RLS=disable",
-        `FORCE=${force ? 1 : 0}`,
+        ...settings,
         "",
     ].join("\n");
-const step = (name: string, force = false) =>
-    run("bash", ["scripts/migration-step.sh", name, RUN_ID, fs.readFileSync("scripts/pg-migrate", "utf8"), IMAGE, EDGE, INTERNAL], {
-        input: migrationEnv(force),
+/** migration-step.sh as the Migration component runs it on the VPS. */
+const runStep = (name: string, runId: string, env: string, service: string[] = []) =>
+    run("bash", ["scripts/migration-step.sh", name, runId, fs.readFileSync("scripts/pg-migrate", "utf8"), IMAGE, EDGE, INTERNAL, ...service], {
+        input: env,
         timeoutMs: 10 * 60_000,
     });
+const step = (name: string, force = false) => runStep(name, RUN_ID, stepEnv("postgres", "app", ["APP_ROLE=app", `FORCE=${force ? 1 : 0}`]));
 
 // The SuperTokens core's data, as the Migration component moves it: its own run id, the
 // core's database, and the core's container stopped from restore to verify.
 const CORE = `${TAG}-core`;
 const AUTH_RUN_ID = `${RUN_ID}-auth`;
-const authEnv = (extra: string[] = []) => [
-    `SOURCE_DATABASE_URL=postgresql://postgres:${SOURCE_PW}@${SOURCE}:5432/st_export`,
-    `TARGET_DATABASE_URL=postgresql://postgres:${SUPER_PW}@${TARGET}:5432/supertokens`,
-    "APP_ROLE=supertokens",
-    "SCHEMAS=public",
-    "JOBS=2",
-    "RLS=disable",
-    "FORCE=0",
-    "REPLACE_IF_EMPTY=public.all_auth_recipe_users",
-    ...extra, // later lines win in docker's --env-file
-    "",
-].join("\n");
 const authStep = (name: string, extra: string[] = []) =>
-    run("bash", ["scripts/migration-step.sh", name, AUTH_RUN_ID, fs.readFileSync("scripts/pg-migrate", "utf8"), IMAGE, EDGE, INTERNAL, CORE], {
-        input: authEnv(extra),
-        timeoutMs: 10 * 60_000,
-    });
+    runStep(name, AUTH_RUN_ID, stepEnv("st_export", "supertokens", ["APP_ROLE=supertokens", "FORCE=0", "REPLACE_IF_EMPTY=public.all_auth_recipe_users", ...extra]), [CORE]);
 const coreRunning = () => docker(["container", "inspect", "-f", "{{.State.Running}}", CORE]) === "true";
 
 describe("scripts run on the VPS, against real Postgres containers", { concurrency: false }, () => {
