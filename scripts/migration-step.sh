@@ -115,7 +115,10 @@ fi
 
 printf 'migration-step: %s of run %s\n' "$step" "$run_id"
 status=0
-docker start -a "$container" || status=$?
+# In the background and waited for: a signal to this script (pulumi cancelled, SSH session
+# lost) runs cleanup at once, which stops the step gracefully, instead of after the step.
+docker start -a "$container" &
+wait "$!" || status=$?
 tool_status=$status
 [[ $status -eq 0 ]] || die "$step failed with exit status $status (see the output above; pg-migrate --help explains the codes)"
 printf 'migration-step: %s of run %s succeeded\n' "$step" "$run_id"

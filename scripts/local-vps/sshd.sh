@@ -127,13 +127,33 @@ start_sshd() {
 
 start_new_sshd() {
   if (exec 3<>"/dev/tcp/${SSH_HOST}/${SSH_PORT}") 2>/dev/null; then
-    die "${SSH_HOST}:${SSH_PORT} is already taken by another process; set LOCAL_VPS_SSH_PORT"
+    take_over_port
   fi
   # Privilege separation directory, normally made by the init script.
   mkdir -p /run/sshd && chmod 755 /run/sshd
   /usr/sbin/sshd -t -f "${SSHD_CONFIG}" || die "invalid ${SSHD_CONFIG}"
   log "starting sshd on ${SSH_HOST}:${SSH_PORT} (log: ${LOGFILE})"
   /usr/sbin/sshd -f "${SSHD_CONFIG}" -E "${LOGFILE}" </dev/null
+}
+
+# The port is taken. The machine has one local VPS at a time (its containers have fixed
+# names, and `local-stack.sh reset` clears another clone's): when the listener is the
+# local-VPS sshd of another clone, stop it; anything else is left alone.
+take_over_port() {
+  local pid cmdline
+  pid=$(ss -ltnpH "sport = :${SSH_PORT}" 2>/dev/null | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -n 1)
+  cmdline=""
+  if [[ -n ${pid} ]]; then cmdline=$(tr '\0' ' ' <"/proc/${pid}/cmdline" 2>/dev/null || true); fi
+  if [[ ${cmdline} != *sshd*" -f "*/.local/vps/ssh/sshd_config* ]]; then
+    die "${SSH_HOST}:${SSH_PORT} is already taken by another process (${cmdline:-unknown}); set LOCAL_VPS_SSH_PORT"
+  fi
+  log "port ${SSH_PORT} is held by another clone's local VPS sshd (pid ${pid}: ${cmdline% }); stopping it"
+  kill "${pid}"
+  for _ in $(seq 1 40); do
+    (exec 3<>"/dev/tcp/${SSH_HOST}/${SSH_PORT}") 2>/dev/null || return 0
+    sleep 0.25
+  done
+  die "${SSH_HOST}:${SSH_PORT} is still taken after stopping pid ${pid}"
 }
 
 stop_sshd() {

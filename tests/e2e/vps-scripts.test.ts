@@ -2,6 +2,7 @@
 // image on this machine's Docker engine: the role set-up (scripts/db-roles.sh) and the
 // migration steps (scripts/migration-step.sh driving scripts/pg-migrate).
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { explain, run } from "./pulumi";
@@ -194,6 +195,42 @@ describe("scripts run on the VPS, against real Postgres containers", { concurren
         assert.equal(docker(["container", "inspect", "-f", "{{.State.StartedAt}}", CORE]), startedAt, "the core was restarted");
         assert.equal(sql(TARGET, "supertokens", "select oid from pg_database where datname = 'supertokens'"), before);
         assert.equal(sql(TARGET, "supertokens", "select count(*) from emailpassword_users"), "300");
+    });
+
+    it("migration-step.sh: a restore whose script is stopped midway (TERM) leaves the target as it was and the service running", async () => {
+        // Big enough that the restore is still running when the session goes.
+        sql(SOURCE, "postgres", "create database big");
+        sql(SOURCE, "big", "create table t (id bigint primary key, k int, v text); insert into t select g, g % 1000, md5(g::text) from generate_series(1, 1500000) g; create index on t (k, v)");
+        const bigRun = `${RUN_ID}-big`;
+        const env = stepEnv("big", "app", ["APP_ROLE=app", "FORCE=1"]);
+        assert.equal(runStep("dump", bigRun, env).status, 0);
+        const before = sql(TARGET, "postgres", "select oid from pg_database where datname = 'app'");
+        const items = sql(TARGET, "app", "select count(*) from public.items");
+
+        const child = spawn("bash", ["scripts/migration-step.sh", "restore", bigRun, fs.readFileSync("scripts/pg-migrate", "utf8"), IMAGE, EDGE, INTERNAL, CORE], {
+            stdio: ["pipe", "pipe", "pipe"],
+        });
+        let out = "";
+        child.stdout.on("data", (d) => (out += d));
+        child.stderr.on("data", (d) => (out += d));
+        child.stdin.end(env);
+        const exited = new Promise<number>((resolve) => child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 : -1))));
+        for (let i = 0; i < 600 && !/migration-step: restore of run /.test(out); i++) await new Promise((r) => setTimeout(r, 100));
+        assert.match(out, /stopped .*-core/, out);
+        await new Promise((r) => setTimeout(r, 1500)); // inside pg-migrate's restore by now
+        // To the script alone (a supervisor stopping it): it must not wait for the restore to end.
+        process.kill(child.pid!, "SIGTERM");
+        const code = await exited;
+
+        assert.notEqual(code, 0, out);
+        assert.doesNotMatch(out, /restore complete/, "the restore ran to its end before the script acted on the signal");
+        assert.match(out, /started .*-core again/, out);
+        assert.ok(coreRunning(), "the core was left stopped");
+        assert.equal(sql(TARGET, "postgres", "select oid from pg_database where datname = 'app'"), before, "the target was replaced");
+        assert.equal(sql(TARGET, "app", "select count(*) from public.items"), items);
+        assert.equal(sql(TARGET, "postgres", "select count(*) from pg_database where datname like '%pgmigrate%'"), "0", "a staging database was left behind");
+        assert.equal(run("docker", ["container", "inspect", `byte-runner-migration-restore-${bigRun}`]).status, 1, "the step's container was left behind");
+        fs.rmSync(`/var/lib/byte-runner/migration/${bigRun}`, { recursive: true, force: true });
     });
 
     after(() => {
