@@ -125,7 +125,8 @@ describe("scripts run on the VPS, against real Postgres containers", { concurren
         sql(SOURCE, "st_export", CORE_TABLES + MANAGED_CORE_DATA);
         // What a new core does on its first start: its tables in its own database, a key of its own, no user.
         sql(TARGET, "supertokens", `SET ROLE supertokens; ${CORE_TABLES} INSERT INTO key_value (name, value) VALUES ('refresh_token_key', 'fresh-core-key');`);
-        docker(["run", "-d", "--name", CORE, "--network", INTERNAL, "--entrypoint", "sleep", IMAGE, "infinity"]);
+        // A stand-in for the core that stops at once (the image's stop signal is INT), as the real one does.
+        docker(["run", "-d", "--name", CORE, "--network", INTERNAL, "--entrypoint", "bash", IMAGE, "-c", "trap 'exit 0' TERM INT; sleep infinity & wait"]);
 
         const dump = authStep("dump");
         assert.equal(dump.status, 0, explain(dump));
