@@ -9,10 +9,11 @@
 # SERVICE_CONTAINER (optional) is the container that uses the target database (the
 # backend for the app's data, the SuperTokens core for the auth data):
 # - restore first asks pg-migrate whether it would go ahead at all (CHECK_ONLY=1; a
-#   refusal leaves the service running), then stops it. If the restore does not complete
-#   (failure, or this script interrupted) the service is started again on its database;
-#   after a successful restore it stays stopped, so that verify compares data nobody has
-#   written to since.
+#   refusal leaves the service running), then stops it. If the restore fails or this
+#   script is interrupted before the target was replaced, the service is started again on
+#   its unchanged database; once the target is replaced (pg-migrate's RESTORED marker) it
+#   stays stopped, so that verify compares data nobody has written to since. A service
+#   that was stopped already is left as it is.
 # - verify starts it again when it has an answer (the copy matches, or it names what
 #   differs). When verify itself could not run (exit 1/2: e.g. a connection lost), the
 #   service stays stopped so that the next `pulumi up` retries verify on quiet data; the
@@ -44,29 +45,38 @@ secrets=$(mktemp -d "$base/.env-XXXXXX")
 container="byte-runner-migration-$step-$run_id"
 service_stopped=0 # restore stopped the service
 tool_status=""    # pg-migrate's exit status, once it has run
+restored_marker=$run_dir/dump/data/RESTORED # pg-migrate writes it once the target is replaced
+say() { printf 'migration-step: %s\n' "$*" >&2 || true; }
+# start_service: start it again, after any stop still in flight has ended.
+start_service() {
+    docker stop "$service" >/dev/null 2>&1 || true
+    if docker start "$service" >/dev/null; then
+        printf 'migration-step: started %s again\n' "$service" || true
+    else
+        say "error: could not start $service again: docker start $service"
+        return 1
+    fi
+}
 cleanup() {
     local status=$?
+    trap '' HUP INT TERM PIPE # a second signal must not cut this short
     # A step that is still running gets the time to clean up after itself (pg-migrate
-    # drops its staging database on TERM); then the containers go.
+    # drops its staging database on INT/TERM); then the containers go.
     docker stop -t 300 "$container" >/dev/null 2>&1 || true
     docker rm -f "$container" "$container-check" >/dev/null 2>&1 || true
     rm -rf -- "$secrets"
-    local start=0
-    if [[ $step == restore ]] && ((service_stopped)) && [[ $tool_status != 0 ]]; then start=1; fi
-    if [[ $step == verify && -n $service ]]; then
-        if [[ $tool_status == 0 || $tool_status == 4 ]]; then
-            start=1
-        elif docker container inspect "$service" >/dev/null 2>&1 &&
-            [[ $(docker container inspect -f '{{.State.Running}}' "$service") != true ]]; then
-            printf 'migration-step: %s stays stopped: verify did not get an answer; the next pulumi up runs it again, or start the service by hand: docker start %s\n' "$service" "$service" >&2
+    if [[ $step == restore ]] && ((service_stopped)) && [[ $tool_status != 0 ]]; then
+        if [[ -e $restored_marker ]]; then
+            say "$service stays stopped: the target database was replaced but restore did not finish (see above) and verify has not run; the next pulumi up runs restore again, or check the data and start it by hand: docker start $service"
+        else
+            start_service || status=1
         fi
     fi
-    if ((start)) && docker container inspect "$service" >/dev/null 2>&1; then
-        if docker start "$service" >/dev/null; then
-            printf 'migration-step: started %s again\n' "$service"
-        else
-            printf 'migration-step: error: could not start %s again: docker start %s\n' "$service" "$service" >&2
-            status=1
+    if [[ $step == verify && -n $service ]] && docker container inspect "$service" >/dev/null 2>&1; then
+        if [[ $tool_status == 0 || $tool_status == 4 ]]; then
+            start_service || status=1
+        elif [[ $(docker container inspect -f '{{.State.Running}}' "$service") != true ]]; then
+            say "$service stays stopped: verify did not get an answer; the next pulumi up runs it again, or start the service by hand: docker start $service"
         fi
     fi
     exit "$status"
@@ -109,9 +119,10 @@ if ((stop_service)); then
         docker stop "$service" >/dev/null || die "could not stop $service before the restore"
         printf 'migration-step: stopped %s: it stays stopped until verify has run\n' "$service"
     else
-        service_stopped=1 # already stopped (an earlier restore): started again if this one fails
+        say "$service was already stopped; it is left as it is"
     fi
 fi
+[[ $step != restore ]] || rm -f -- "$restored_marker"
 
 printf 'migration-step: %s of run %s\n' "$step" "$run_id"
 status=0

@@ -140,20 +140,24 @@ start_new_sshd() {
 # names, and `local-stack.sh reset` clears another clone's): when the listener is the
 # local-VPS sshd of another clone, stop it; anything else is left alone.
 take_over_port() {
-  local pid cmdline
-  pid=$(ss -ltnpH "sport = :${SSH_PORT}" 2>/dev/null | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -n 1)
-  cmdline=""
-  if [[ -n ${pid} ]]; then cmdline=$(tr '\0' ' ' <"/proc/${pid}/cmdline" 2>/dev/null || true); fi
-  if [[ ${cmdline} != *sshd*" -f "*/.local/vps/ssh/sshd_config* ]]; then
-    die "${SSH_HOST}:${SSH_PORT} is already taken by another process (${cmdline:-unknown}); set LOCAL_VPS_SSH_PORT"
-  fi
-  log "port ${SSH_PORT} is held by another clone's local VPS sshd (pid ${pid}: ${cmdline% }); stopping it"
-  kill "${pid}"
+  local pids pid cmdline
+  pids=$(ss -ltnpH "sport = :${SSH_PORT}" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u)
+  [[ -n ${pids} ]] || die "${SSH_HOST}:${SSH_PORT} is already taken by another process; set LOCAL_VPS_SSH_PORT"
+  for pid in ${pids}; do
+    cmdline=$(tr '\0' ' ' <"/proc/${pid}/cmdline" 2>/dev/null || true)
+    if [[ ${cmdline} != *sshd*" -f "*/.local/vps/ssh/sshd_config* ]]; then
+      die "${SSH_HOST}:${SSH_PORT} is already taken by another process (pid ${pid}: ${cmdline:-unknown}); set LOCAL_VPS_SSH_PORT"
+    fi
+  done
+  for pid in ${pids}; do
+    log "port ${SSH_PORT} is held by another clone's local VPS sshd (pid ${pid}); stopping it"
+    kill "${pid}" 2>/dev/null || true
+  done
   for _ in $(seq 1 40); do
     (exec 3<>"/dev/tcp/${SSH_HOST}/${SSH_PORT}") 2>/dev/null || return 0
     sleep 0.25
   done
-  die "${SSH_HOST}:${SSH_PORT} is still taken after stopping pid ${pid}"
+  die "${SSH_HOST}:${SSH_PORT} is still taken after stopping ${pids//$'\n'/ }"
 }
 
 stop_sshd() {

@@ -216,9 +216,10 @@ describe("scripts run on the VPS, against real Postgres containers", { concurren
         child.stderr.on("data", (d) => (out += d));
         child.stdin.end(env);
         const exited = new Promise<number>((resolve) => child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 : -1))));
-        for (let i = 0; i < 600 && !/migration-step: restore of run /.test(out); i++) await new Promise((r) => setTimeout(r, 100));
+        // Stopped while the indexes are built: the staging database exists, the target is untouched.
+        for (let i = 0; i < 1200 && !/data loaded after/.test(out); i++) await new Promise((r) => setTimeout(r, 100));
         assert.match(out, /stopped .*-core/, out);
-        await new Promise((r) => setTimeout(r, 1500)); // inside pg-migrate's restore by now
+        assert.match(out, /data loaded after/, out);
         // To the script alone (a supervisor stopping it): it must not wait for the restore to end.
         process.kill(child.pid!, "SIGTERM");
         const code = await exited;
