@@ -46,9 +46,11 @@ const stepEnv = (source: string, target: string, settings: string[]) =>
         ...settings,
         "",
     ].join("\n");
-/** migration-step.sh as the Migration component runs it on the VPS. */
+/** The arguments of migration-step.sh as the Migration component passes them on the VPS. */
+const stepArgs = (name: string, runId: string, service: string[] = []) =>
+    ["scripts/migration-step.sh", name, runId, fs.readFileSync("scripts/pg-migrate", "utf8"), IMAGE, EDGE, INTERNAL, ...service];
 const runStep = (name: string, runId: string, env: string, service: string[] = []) =>
-    run("bash", ["scripts/migration-step.sh", name, runId, fs.readFileSync("scripts/pg-migrate", "utf8"), IMAGE, EDGE, INTERNAL, ...service], {
+    run("bash", stepArgs(name, runId, service), {
         input: env,
         timeoutMs: 10 * 60_000,
     });
@@ -208,7 +210,7 @@ describe("scripts run on the VPS, against real Postgres containers", { concurren
         const before = sql(TARGET, "postgres", "select oid from pg_database where datname = 'app'");
         const items = sql(TARGET, "app", "select count(*) from public.items");
 
-        const child = spawn("bash", ["scripts/migration-step.sh", "restore", bigRun, fs.readFileSync("scripts/pg-migrate", "utf8"), IMAGE, EDGE, INTERNAL, CORE], {
+        const child = spawn("bash", stepArgs("restore", bigRun, [CORE]), {
             stdio: ["pipe", "pipe", "pipe"],
         });
         let out = "";
