@@ -2,7 +2,7 @@
 // validator (parseConfig) that reports every problem at once, and the loader
 // (loadConfig) that reads Pulumi's config and turns secret values into secret Outputs.
 // Pulumi.yaml's `config:` section and INFRASTRUCTURE.md's key table are generated
-// from CONFIG_KEYS (scripts/gen-docs.ts); a test fails when they drift.
+// from CONFIG_KEYS (tools/gen-docs.ts); a test fails when they drift.
 import * as pulumi from "@pulumi/pulumi";
 import { cpusStable } from "./components/shared/cpus";
 
@@ -103,7 +103,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     // Host firewall
     { key: "firewallEnabled", type: "boolean", default: true, description: "Apply the host firewall (nftables): default deny inbound, SSH from firewallAdminCidrs, 80/443 public; Docker-published ports cannot bypass it." },
     { key: "firewallAdminCidrs", type: "array", default: [], description: "CIDRs allowed to reach SSH. Empty: everywhere (a warning in every preview)." },
-    { key: "firewallCloudflareOnly", type: "boolean", default: false, description: "Accept 80/443 only from Cloudflare's published ranges (scripts/cloudflare-ips.txt); for proxied records." },
+    { key: "firewallCloudflareOnly", type: "boolean", default: false, description: "Accept 80/443 only from Cloudflare's published ranges (components/firewall/cloudflare-ips.txt); for proxied records." },
 
     // Data migration (Supabase -> this Postgres)
     { key: "migrationRunId", type: "string", default: "", description: "Set (or change) to run the migration dump -> restore -> verify once; unchanged, nothing re-runs. Empty: no migration in this stack." },

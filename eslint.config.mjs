@@ -13,7 +13,7 @@ export default tseslint.config(
     },
     {
         // The stand-in images' small Node servers: plain CommonJS run by Debian's node.
-        files: ["scripts/local-vps/images/**/*.js"],
+        files: ["tools/local-vps/images/**/*.js"],
         languageOptions: { sourceType: "commonjs", globals: { ...globals.node } },
         rules: { "@typescript-eslint/no-require-imports": "off" },
     },

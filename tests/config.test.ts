@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import { ConfigError, parseConfig } from "../config";
-import { committedConfig, StackConfigInput } from "./graph";
+import { committedConfig, StackConfigInput } from "../tools/graph";
 
 const STACK = "staging";
 const K = "byte-runner-infra:";

@@ -6,8 +6,8 @@ import * as path from "node:path";
 import { describe, it } from "node:test";
 import { parse as parseYaml } from "yaml";
 import { CONFIG_KEYS } from "../config";
-import { infrastructureMd, pulumiYaml } from "../scripts/gen-docs";
-import { REPO } from "./graph";
+import { infrastructureMd, pulumiYaml } from "../tools/gen-docs";
+import { REPO } from "../tools/graph";
 
 describe("generated docs", () => {
     it("Pulumi.yaml declares every config key with type, description and default", () => {

@@ -2,7 +2,7 @@
 // cutover waits for the migration's verify step, and each TLS mode wires Caddy right.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { buildGraph, committedConfig, Graph, GraphResource, SECRET, StackConfigInput } from "./graph";
+import { buildGraph, committedConfig, Graph, GraphResource, SECRET, StackConfigInput } from "../tools/graph";
 
 const DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord";
 

@@ -3,7 +3,7 @@
 // stopped with and the resource types registered before that. A failed program leaves
 // the Stack's own promises rejected (as under the real language host, which reports and
 // exits); this dedicated process absorbs those echoes so they cannot leak into tests.
-import { buildGraph, StackConfigInput } from "./graph";
+import { buildGraph, StackConfigInput } from "../tools/graph";
 
 process.on("unhandledRejection", () => undefined);
 

@@ -4,9 +4,9 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import { REPO } from "./graph";
+import { REPO } from "../tools/graph";
 
-/** Shell scripts under scripts/: *.sh, and extensionless files with a bash shebang. */
+/** Shell scripts under components/ (run on the VPS) and tools/ (the harness): *.sh, and extensionless files with a bash shebang. */
 export function shellScripts(): string[] {
     const found: string[] = [];
     const walk = (dir: string) => {
@@ -16,7 +16,8 @@ export function shellScripts(): string[] {
             else if (entry.name.endsWith(".sh") || (!entry.name.includes(".") && fs.readFileSync(full, "utf8").startsWith("#!/usr/bin/env bash"))) found.push(full);
         }
     };
-    walk(path.join(REPO, "scripts"));
+    walk(path.join(REPO, "components"));
+    walk(path.join(REPO, "tools"));
     return found.sort();
 }
 
@@ -25,7 +26,7 @@ describe("shell scripts", () => {
         const scripts = shellScripts();
         assert.ok(scripts.length >= 3, "expected the bootstrap, roles and other scripts");
         const result = spawnSync("shellcheck", ["--severity=style", "--external-sources", "--source-path=SCRIPTDIR", ...scripts], { encoding: "utf8" });
-        assert.notEqual(result.error?.message.includes("ENOENT"), true, "shellcheck is not installed (scripts/install-deps.sh installs it)");
+        assert.notEqual(result.error?.message.includes("ENOENT"), true, "shellcheck is not installed (tools/install-deps.sh installs it)");
         assert.equal(result.status, 0, result.stdout + result.stderr);
     });
 

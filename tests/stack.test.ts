@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { isPinnedImage } from "../config";
 import { APP_ENV_VARS } from "../components/app/env";
-import { buildGraph, Graph, GraphResource, SECRET } from "./graph";
+import { buildGraph, Graph, GraphResource, SECRET } from "../tools/graph";
 
 const CONTAINER = "docker:index/container:Container";
 const expectations = {

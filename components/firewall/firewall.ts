@@ -2,7 +2,7 @@ import * as command from "@pulumi/command";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { REPO_ROOT, scriptCommand } from "../shared/naming";
+import { scriptCommand } from "../shared/naming";
 import { childOf } from "../shared/options";
 
 export interface FirewallArgs {
@@ -11,7 +11,7 @@ export interface FirewallArgs {
     sshPort: number;
     /** CIDRs allowed to SSH; empty = everywhere (warned about in every preview). */
     adminCidrs: string[];
-    /** 80/443 only from Cloudflare's ranges (scripts/cloudflare-ips.txt). */
+    /** 80/443 only from Cloudflare's ranges (components/firewall/cloudflare-ips.txt). */
     cloudflareOnly: boolean;
     /** Ports open to the web. Default 80 and 443. */
     publicPorts?: number[];
@@ -22,7 +22,7 @@ const SCRIPT = "firewall.sh";
 /** Cloudflare's published ranges, from the committed list (no API call, ever). */
 export function cloudflareRanges(): string[] {
     return fs
-        .readFileSync(path.join(REPO_ROOT, "scripts", "cloudflare-ips.txt"), "utf8")
+        .readFileSync(path.join(__dirname, "cloudflare-ips.txt"), "utf8")
         .split("\n")
         .map((l) => l.replace(/#.*/, "").trim())
         .filter((l) => l !== "");

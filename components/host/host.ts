@@ -30,7 +30,7 @@ export interface HostArgs {
     sshDir: string;
 }
 
-/** Where the bootstrap script lives in scripts/. */
+/** Where the bootstrap script lives in tools/. */
 export const BOOTSTRAP_SCRIPT = "bootstrap-host.sh";
 
 /** known_hosts line for the host, as ssh looks it up (non-default ports in brackets). */

@@ -24,7 +24,7 @@ describe("Caddyfile", () => {
             const file = path.join(dir, "Caddyfile");
             fs.writeFileSync(file, sample);
             const result = spawnSync("caddy", ["adapt", "--config", file, "--adapter", "caddyfile"], { encoding: "utf8" });
-            assert.notEqual(result.error?.message.includes("ENOENT"), true, "caddy is not installed (scripts/install-deps.sh installs it)");
+            assert.notEqual(result.error?.message.includes("ENOENT"), true, "caddy is not installed (tools/install-deps.sh installs it)");
             assert.equal(result.status, 0, result.stderr);
             const json = JSON.parse(result.stdout);
             const routes = json.apps.http.servers.srv0.routes as { match: { host: string[] }[] }[];

@@ -2,16 +2,18 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-/** Root of the repository (scripts/ and components/ sit under it). */
+/** Root of the repository (components/ and tools/ sit under it). */
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
 
 export function sha256(text: string): string {
     return crypto.createHash("sha256").update(text).digest("hex");
 }
 
-/** Reads a script shipped to the VPS, from scripts/. */
+/** Reads a script shipped to the VPS: it lives beside the component that runs it, components/<area>/<name>. */
 export function readScript(name: string): string {
-    return fs.readFileSync(path.join(REPO_ROOT, "scripts", name), "utf8");
+    const areas = fs.readdirSync(path.join(REPO_ROOT, "components")).filter((area) => fs.existsSync(path.join(REPO_ROOT, "components", area, name)));
+    if (areas.length !== 1) throw new Error(`expected one components/<area>/${name}, found ${areas.length}`);
+    return fs.readFileSync(path.join(REPO_ROOT, "components", areas[0], name), "utf8");
 }
 
 /** Quotes a string for a POSIX shell command line (single quotes). */
@@ -20,7 +22,7 @@ export function shellQuote(value: string): string {
 }
 
 /**
- * A command line that runs a script from scripts/ on the VPS with bash, passing the
+ * A command line that runs a script from tools/ on the VPS with bash, passing the
  * script's text as an argument so that stdin stays free for secrets. The text is no
  * secret; with `sudo` the script runs as root for a non-root SSH user.
  */

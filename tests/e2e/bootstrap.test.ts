@@ -1,14 +1,14 @@
 // The host bootstrap, for real on this machine (the local VPS): twice, and the second
-// run changes nothing. Needs the local Docker engine (scripts/local-stack.sh setup).
+// run changes nothing. Needs the local Docker engine (tools/local-stack.sh setup).
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { describe, it } from "node:test";
 import { explain, run } from "./pulumi";
 
-describe("scripts/bootstrap-host.sh on a real host", () => {
+describe("components/host/bootstrap-host.sh on a real host", () => {
     it("converges: a second run reports no change and leaves daemon.json as it was", () => {
         const env = { SWAP_MB: "0", LOG_MAX_SIZE_MB: "10", LOG_MAX_FILES: "5" };
-        const args = ["-c", `${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(" ")} bash scripts/bootstrap-host.sh`];
+        const args = ["-c", `${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(" ")} bash components/host/bootstrap-host.sh`];
         const first = run("bash", args, { timeoutMs: 10 * 60_000 });
         assert.equal(first.status, 0, explain(first));
         assert.match(first.stdout, /^bootstrap: done: \d+ change\(s\)$/m);
@@ -22,7 +22,7 @@ describe("scripts/bootstrap-host.sh on a real host", () => {
     });
 
     it("refuses bad settings before changing anything", () => {
-        const r = run("bash", ["-c", "SWAP_MB=lots bash scripts/bootstrap-host.sh"]);
+        const r = run("bash", ["-c", "SWAP_MB=lots bash components/host/bootstrap-host.sh"]);
         assert.equal(r.status, 1);
         assert.match(r.stderr, /settings must be whole numbers, got 'lots'/);
     });

@@ -1,7 +1,7 @@
 // The local stack end to end: `pulumi up` over SSH against this machine as the VPS
 // (bootstrap, Docker over ssh://, every container), HTTPS through Caddy to the apps and
 // the database, idempotency, a targeted change, no secret in the state, migration day
-// (Supabase's and the SuperTokens core's data in, verified), and a destroy that keeps the data. Needs `bash scripts/local-stack.sh setup` first (scripts/test.sh).
+// (Supabase's and the SuperTokens core's data in, verified), and a destroy that keeps the data. Needs `bash tools/local-stack.sh setup` first (tools/test.sh).
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -64,7 +64,7 @@ function plannedChanges(): string[] {
 describe("the local stack, end to end", { concurrency: false }, () => {
     before(() => {
         if (SKIP) return;
-        assert.ok(fs.existsSync(path.join(REPO, "Pulumi.local.yaml")), "run `bash scripts/local-stack.sh setup` first");
+        assert.ok(fs.existsSync(path.join(REPO, "Pulumi.local.yaml")), "run `bash tools/local-stack.sh setup` first");
     });
 
     it("1. pulumi up creates everything over SSH, bootstrap and Docker over ssh:// included", { skip: SKIP }, () => {
@@ -149,7 +149,7 @@ describe("the local stack, end to end", { concurrency: false }, () => {
         try {
             for (let i = 0; i < 60 && run("docker", ["exec", source, "pg_isready", "-q", "-h", "127.0.0.1"]).status !== 0; i++) run("sleep", ["1"]);
             psql("create database app", source, "postgres");
-            const fixture = (file: string) => fs.readFileSync(path.join(REPO, "tests/migration/fixture", file), "utf8");
+            const fixture = (file: string) => fs.readFileSync(path.join(REPO, "components/migration/fixture", file), "utf8");
             psql("", source, "app", { text: fixture("supabase-source.sql") });
             psql("", source, "app", { text: fixture("events.sql"), vars: { first: "1", rows: "20000" } });
             psql("create database st_export", source, "postgres");

@@ -10,7 +10,7 @@ const SKIP = needsPlugins("command", "docker", "random", "tls", "cloudflare");
 for (const stack of ["staging", "prod"]) {
     describe(`pulumi preview --stack ${stack}`, () => {
         it("finishes with no error and shows the whole stack to create", { skip: SKIP }, () => {
-            const r = run("bash", ["scripts/preview.sh", stack], { timeoutMs: 15 * 60_000 });
+            const r = run("bash", ["tools/preview.sh", stack], { timeoutMs: 15 * 60_000 });
             assert.equal(r.status, 0, explain(r));
             const out = r.stdout + r.stderr;
             assert.doesNotMatch(out, /^\s*error: /m);

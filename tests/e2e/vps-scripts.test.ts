@@ -1,6 +1,6 @@
 // The scripts the stack runs on the VPS, against real containers of the local Postgres
-// image on this machine's Docker engine: the role set-up (scripts/db-roles.sh) and the
-// migration steps (scripts/migration-step.sh driving scripts/pg-migrate).
+// image on this machine's Docker engine: the role set-up (components/postgres/db-roles.sh) and the
+// migration steps (components/migration/migration-step.sh driving components/migration/pg-migrate).
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
@@ -48,7 +48,7 @@ const stepEnv = (source: string, target: string, settings: string[]) =>
     ].join("\n");
 /** The arguments of migration-step.sh as the Migration component passes them on the VPS. */
 const stepArgs = (name: string, runId: string, service: string[] = []) =>
-    ["scripts/migration-step.sh", name, runId, fs.readFileSync("scripts/pg-migrate", "utf8"), IMAGE, EDGE, INTERNAL, ...service];
+    ["components/migration/migration-step.sh", name, runId, fs.readFileSync("components/migration/pg-migrate", "utf8"), IMAGE, EDGE, INTERNAL, ...service];
 const runStep = (name: string, runId: string, env: string, service: string[] = []) =>
     run("bash", stepArgs(name, runId, service), {
         input: env,
@@ -76,7 +76,7 @@ describe("scripts run on the VPS, against real Postgres containers", { concurren
 
     it("db-roles.sh gives each role exactly its own database, and a second run changes nothing", () => {
         for (let i = 0; i < 2; i++) {
-            const r = run("bash", ["scripts/db-roles.sh", TARGET], { input: roles });
+            const r = run("bash", ["components/postgres/db-roles.sh", TARGET], { input: roles });
             assert.equal(r.status, 0, explain(r));
             assert.match(r.stdout, /2 role\(s\) in place/);
             assert.ok(!(r.stdout + r.stderr).includes(APP_PW), "a password in the output");
@@ -91,7 +91,7 @@ describe("scripts run on the VPS, against real Postgres containers", { concurren
     });
 
     it("db-roles.sh refuses a weak password without touching anything", () => {
-        const r = run("bash", ["scripts/db-roles.sh", TARGET], { input: "app app short\n" });
+        const r = run("bash", ["components/postgres/db-roles.sh", TARGET], { input: "app app short\n" });
         assert.notEqual(r.status, 0);
         assert.match(r.stderr, /the password of role app must be 16\+ letters and digits/);
     });

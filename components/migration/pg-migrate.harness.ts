@@ -1,0 +1,130 @@
+// Helpers for pg-migrate's tests: throwaway PostgreSQL clusters, psql, running the tool.
+import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:child_process";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export const repoRoot = resolve(__dirname, "..", "..");
+export const pgMigrate = join(__dirname, "pg-migrate");
+export const fixtureDir = join(__dirname, "fixture");
+const clusterScript = join(__dirname, "pg-cluster.sh");
+
+/** Superuser password of the test clusters: characters that need escaping in a URL. */
+export const superuserPassword = "Tr0ub4dor:@/%&3-secret";
+
+export interface Cluster {
+    dir: string;
+    port: number;
+    /** postgresql:// URL for the superuser, password percent-encoded. */
+    url(database: string): string;
+    psql(database: string, sql: string): string;
+    stop(): void;
+}
+
+/** A scratch directory the postgres OS user can enter (the clusters live inside it). */
+export function scratchDir(prefix: string): string {
+    const dir = mkdtempSync(join(tmpdir(), prefix));
+    chmodSync(dir, 0o755);
+    return dir;
+}
+
+export function startCluster(dir: string): Cluster {
+    const started = spawnSync("bash", [clusterScript, "start", dir], {
+        encoding: "utf8",
+        env: { ...process.env, PGCLUSTER_PASSWORD: superuserPassword, PGCLUSTER_FAST: "1" },
+    });
+    if (started.status !== 0) throw new Error(`pg-cluster.sh start failed: ${started.stderr}`);
+    const port = Number(started.stdout.trim());
+    return {
+        dir,
+        port,
+        url: (database) => `postgresql://postgres:${encodeURIComponent(superuserPassword)}@127.0.0.1:${port}/${database}`,
+        psql: (database, sql) => psql(port, database, sql),
+        stop: () => {
+            spawnSync("bash", [clusterScript, "stop", dir], { stdio: "inherit" });
+        },
+    };
+}
+
+function psqlArgs(port: number, database: string, user: string): string[] {
+    return ["-X", "-q", "-At", "-F", "|", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", String(port), "-U", user, "-d", database];
+}
+
+/** Runs SQL as the superuser (or the given role); returns unaligned output. */
+export function psql(port: number, database: string, sql: string, user = "postgres", password = superuserPassword): string {
+    return psqlRun(port, database, ["-c", sql], user, password);
+}
+
+/** Runs a SQL file with psql -v variables as the superuser. */
+export function psqlFile(port: number, database: string, file: string, vars: Record<string, string> = {}): string {
+    const varArgs = Object.entries(vars).flatMap(([name, value]) => ["-v", `${name}=${value}`]);
+    return psqlRun(port, database, [...varArgs, "-f", file], "postgres", superuserPassword);
+}
+
+function psqlRun(port: number, database: string, input: string[], user: string, password: string): string {
+    const result = spawnSync("psql", [...psqlArgs(port, database, user), ...input], {
+        encoding: "utf8",
+        env: { ...process.env, PGPASSWORD: password },
+        maxBuffer: 64 * 1024 * 1024,
+    });
+    if (result.status !== 0) throw new Error(`psql failed on ${database}: ${result.stderr}`);
+    return result.stdout.trim();
+}
+
+/** Runs SQL as the superuser without waiting (for faults injected while pg-migrate runs). */
+export function psqlAsync(port: number, database: string, sql: string): Promise<RunResult> {
+    return collect(spawn("psql", [...psqlArgs(port, database, "postgres"), "-c", sql], { env: { ...process.env, PGPASSWORD: superuserPassword } }));
+}
+
+export interface RunResult {
+    status: number | null;
+    stdout: string;
+    stderr: string;
+}
+
+/** Runs pg-migrate with exactly the given environment on top of PATH/HOME. */
+export function runPgMigrate(args: string[], env: Record<string, string>, path = process.env.PATH ?? ""): Promise<RunResult> {
+    return collect(spawn(pgMigrate, args, { env: { PATH: path, HOME: process.env.HOME ?? "/root", ...env } }));
+}
+
+function collect(child: ChildProcessWithoutNullStreams): Promise<RunResult> {
+    return new Promise((resolvePromise, reject) => {
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (chunk) => (stdout += chunk));
+        child.stderr.on("data", (chunk) => (stderr += chunk));
+        child.on("error", reject);
+        child.on("close", (status) => resolvePromise({ status, stdout, stderr }));
+    });
+}
+
+/** Command lines of every process now running (what `ps` would show anyone). */
+export function allCommandLines(): string[] {
+    const lines: string[] = [];
+    for (const entry of readdirSync("/proc")) {
+        if (!/^\d+$/.test(entry)) continue;
+        try {
+            lines.push(readFileSync(`/proc/${entry}/cmdline`, "utf8").replaceAll("\0", " "));
+        } catch {
+            // the process ended meanwhile
+        }
+    }
+    return lines;
+}
+
+/** Row count and an order-independent content hash per table of the given schema. */
+export function tableFingerprints(cluster: Cluster, database: string, schema = "public"): Map<string, string> {
+    const tables = cluster
+        .psql(database, `SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = '${schema}' ORDER BY 1`)
+        .split("\n")
+        .filter(Boolean);
+    const fingerprints = new Map<string, string>();
+    for (const table of tables) {
+        fingerprints.set(table, cluster.psql(database, `SELECT count(*) || ':' || coalesce(sum(hashtext(t::text)), 0) FROM ${table} t`));
+    }
+    return fingerprints;
+}
+
+export function removeDir(dir: string): void {
+    rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# The `local` stack: this machine as the VPS. One command per phase, each idempotent.
+#   bash tools/local-stack.sh setup     toolchain, Docker engine, images, sshd, stack config
+#   bash tools/local-stack.sh vps       Docker engine, images, sshd only (no Pulumi needed)
+#   bash tools/local-stack.sh toolchain [REPORT]  the Pulumi toolchain only (missing plugins to REPORT)
+#   bash tools/local-stack.sh config    the stack's config (Pulumi.local.yaml) only
+#   bash tools/local-stack.sh up        pulumi up --stack local, then print the URLs
+#   bash tools/local-stack.sh urls      the URLs and how to reach them with curl
+#   bash tools/local-stack.sh destroy   pulumi destroy (the data volume stays)
+#   bash tools/local-stack.sh reset     destroy, then remove what is left of the local VPS's
+#                                         containers, networks and data volume (test start)
+# Run as root after tools/install-deps.sh.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+phase() { printf '\n[local-stack] == %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
+die() { printf '[local-stack] error: %s\n' "$*" >&2; exit 1; }
+
+STACK=local
+
+pulumi_env() {
+    # shellcheck source-path=SCRIPTDIR source=pulumi-env.sh
+    source "$repo/tools/pulumi-env.sh"
+    command -v pulumi >/dev/null || die "no pulumi: run bash tools/pulumi-toolchain.sh"
+}
+
+# Copies the template and pins this machine's host key and client key into the stack.
+write_stack_config() {
+    eval "$(bash tools/local-vps/sshd.sh env)"
+    : "${LOCAL_VPS_SSH_HOST_KEY:?}" "${LOCAL_VPS_SSH_PRIVATE_KEY_FILE:?}"
+    pulumi stack select "$STACK" >/dev/null 2>&1 || pulumi stack init "$STACK" --secrets-provider passphrase >/dev/null
+    local tmp
+    tmp=$(mktemp Pulumi.local.yaml.XXXXXX)
+    # Keep the encryption salt of an existing file: it belongs to the stack's secrets.
+    if [[ -f Pulumi.local.yaml ]] && grep -q '^encryptionsalt:' Pulumi.local.yaml; then
+        grep '^encryptionsalt:' Pulumi.local.yaml >"$tmp"
+    fi
+    cat tools/local-vps/Pulumi.local.template.yaml >>"$tmp"
+    mv "$tmp" Pulumi.local.yaml
+    pulumi config set --stack "$STACK" hostSshHostKey "$LOCAL_VPS_SSH_HOST_KEY"
+    # Through stdin: never on a command line.
+    pulumi config set --stack "$STACK" --secret hostSshPrivateKey <"$LOCAL_VPS_SSH_PRIVATE_KEY_FILE"
+}
+
+# toolchain [REPORT]: the Pulumi toolchain with every plugin it can provide; fails only when
+# a plugin the local stack needs is missing (command, docker, random: internal TLS, no
+# DNS). The names of the missing plugins go to REPORT when given.
+toolchain() {
+    phase "Pulumi toolchain (built from Go modules on first use; cached afterwards)"
+    local report=${1:-}
+    [[ -n $report ]] || report=$(mktemp)
+    bash tools/pulumi-toolchain.sh --substitutes --allow-missing-plugins --missing-report "$report"
+    if grep -qxE 'command|docker|random' "$report"; then
+        die "the local stack needs the plugins command, docker and random; missing: $(tr '\n' ' ' <"$report")"
+    fi
+    if [[ -z ${1:-} ]]; then rm -f "$report"; fi
+}
+
+vps() {
+    phase "Docker engine"
+    bash tools/local-vps/dockerd.sh start
+    phase "stand-in images (debootstrap base on first use)"
+    bash tools/local-vps/images.sh
+    phase "sshd on 127.0.0.1"
+    bash tools/local-vps/sshd.sh start
+}
+
+config() {
+    phase "stack config"
+    pulumi_env
+    write_stack_config
+}
+
+urls() {
+    pulumi_env
+    local frontend api
+    frontend=$(pulumi stack output --stack "$STACK" frontendUrl)
+    api=$(pulumi stack output --stack "$STACK" apiUrl)
+    cat <<TXT
+
+byte-runner (local stack) is up:
+  frontend  $frontend
+  api       $api/health
+Caddy serves them with its internal CA on 127.0.0.1:443; to try them:
+  docker exec byte-runner-local-caddy cat /data/caddy/pki/authorities/local/root.crt > /tmp/byte-runner-local-ca.crt
+  curl --cacert /tmp/byte-runner-local-ca.crt --resolve ${frontend#https://}:443:127.0.0.1 $frontend
+  curl --cacert /tmp/byte-runner-local-ca.crt --resolve ${api#https://}:443:127.0.0.1 $api/health
+TXT
+}
+
+case ${1:-} in
+    setup)
+        toolchain
+        vps
+        config
+        ;;
+    toolchain) toolchain "${2:-}" ;;
+    vps) vps ;;
+    config) config ;;
+    up)
+        pulumi_env
+        phase "pulumi up --stack $STACK"
+        pulumi up --stack "$STACK" --yes --skip-preview --non-interactive
+        urls
+        ;;
+    urls) urls ;;
+    destroy)
+        pulumi_env
+        phase "pulumi destroy --stack $STACK (the data volume is kept)"
+        pulumi destroy --stack "$STACK" --yes --non-interactive
+        ;;
+    reset)
+        # For tests: everything of the local VPS goes, the data volume included, whether
+        # or not this clone's state knows it (a clone before this one may have made it).
+        pulumi_env
+        # Only this clone's own file backend: never a team backend's `local` stack.
+        [[ $PULUMI_BACKEND_URL == "file://$repo/.state/backend" ]] ||
+            die "reset works on this clone's file backend only (PULUMI_BACKEND_URL is $PULUMI_BACKEND_URL)"
+        phase "reset: destroy the local stack and what an earlier clone left"
+        if pulumi stack select "$STACK" >/dev/null 2>&1; then
+            log=.local/reset-destroy.log
+            mkdir -p .local
+            if ! pulumi destroy --stack "$STACK" --yes --non-interactive --skip-preview >"$log" 2>&1; then
+                tail -n 20 "$log" >&2
+                echo "[local-stack] destroy failed (above, full log $log); forgetting the local stack's state and removing its resources directly" >&2
+                pulumi stack rm "$STACK" --force --yes --preserve-config >/dev/null
+            fi
+        fi
+        docker_local() { docker -H unix:///var/run/docker.sock "$@"; }
+        # remove_all <listing command...> -- <removal command...>: a failed listing stops the script.
+        remove_all() {
+            local listing=() out ids
+            while [[ $1 != -- ]]; do listing+=("$1"); shift; done
+            shift
+            out=$(docker_local "${listing[@]}")
+            [[ -n $out ]] || return 0
+            mapfile -t ids <<<"$out"
+            docker_local "$@" "${ids[@]}" >/dev/null
+        }
+        prefix=byte-runner-local-
+        remove_all ps -aq --filter "name=^${prefix}" -- rm -f
+        networks=$(docker_local network ls -q --filter "name=^${prefix}")
+        for network in $networks; do
+            # Anything still attached (a migration step killed mid-run) would block the removal.
+            remove_all ps -aq --filter "network=$network" -- rm -f
+            docker_local network rm "$network" >/dev/null
+        done
+        remove_all volume ls -q --filter "name=^${prefix}" -- volume rm
+        echo "[local-stack] the local VPS has no byte-runner container, network or volume left"
+        ;;
+    *) die "usage: local-stack.sh setup|vps|toolchain|config|up|urls|destroy|reset" ;;
+esac
