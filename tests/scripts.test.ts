@@ -1,4 +1,4 @@
-// Every shell script that runs on the VPS or in the harness is shellcheck-clean.
+// Every shell script that runs on the VPS or in the harness is shellcheck-clean and shfmt-formatted.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -28,6 +28,12 @@ describe("shell scripts", () => {
         const result = spawnSync("shellcheck", ["--severity=style", "--external-sources", "--source-path=SCRIPTDIR", ...scripts], { encoding: "utf8" });
         assert.notEqual(result.error?.message.includes("ENOENT"), true, "shellcheck is not installed (tools/install-deps.sh installs it)");
         assert.equal(result.status, 0, result.stdout + result.stderr);
+    });
+
+    it("all share one indentation style (shfmt, settings in .editorconfig)", () => {
+        const result = spawnSync("shfmt", ["-d", ...shellScripts()], { encoding: "utf8", cwd: REPO });
+        assert.notEqual(result.error?.message.includes("ENOENT"), true, "shfmt is not installed (tools/install-deps.sh installs it)");
+        assert.equal(result.status, 0, `run shfmt -w on these files:\n${result.stdout}${result.stderr}`);
     });
 
     it("all start with set -euo pipefail", () => {

@@ -21,7 +21,10 @@ repo=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cluster="$repo/components/migration/pg-cluster.sh"
 fixture="$repo/components/migration/fixture"
 size_mb=${BENCH_SIZE_MB:-1024}
-[[ $size_mb =~ ^[1-9][0-9]*$ ]] || { echo "bench-migrate: BENCH_SIZE_MB must be a positive integer" >&2; exit 2; }
+[[ $size_mb =~ ^[1-9][0-9]*$ ]] || {
+    echo "bench-migrate: BENCH_SIZE_MB must be a positive integer" >&2
+    exit 2
+}
 jobs=${JOBS:-$(nproc)}
 bench_dir=${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/bench-migrate.XXXXXX")}
 mkdir -p "$bench_dir"
@@ -112,7 +115,11 @@ checkpoint_target
 restore_s=$(elapsed "$start" "$(now)") restore_cpu=$(elapsed "$cpu_start" "$(busy)")
 log "pipeline: pg-migrate verify"
 start=$(now) cpu_start=$(busy)
-"$repo/components/migration/pg-migrate" verify >"$bench_dir/verify.out" || { cat "$bench_dir/verify.out" >&2; echo "bench-migrate: verify failed" >&2; exit 1; }
+"$repo/components/migration/pg-migrate" verify >"$bench_dir/verify.out" || {
+    cat "$bench_dir/verify.out" >&2
+    echo "bench-migrate: verify failed" >&2
+    exit 1
+}
 verify_s=$(elapsed "$start" "$(now)") verify_cpu=$(elapsed "$cpu_start" "$(busy)")
 
 # --- lower bound: raw COPY out of every table, then COPY into bare tables.
@@ -130,9 +137,15 @@ run_pool() {
     for table in "$@"; do
         "$fn" "$table" &
         running=$((running + 1))
-        if ((running >= jobs)); then wait -n; running=$((running - 1)); fi
+        if ((running >= jobs)); then
+            wait -n
+            running=$((running - 1))
+        fi
     done
-    while ((running > 0)); do wait -n; running=$((running - 1)); done
+    while ((running > 0)); do
+        wait -n
+        running=$((running - 1))
+    done
 }
 log "lower bound: COPY out of ${#tables[@]} tables ($jobs at a time)"
 start=$(now) cpu_start=$(busy)

@@ -7,17 +7,20 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 say() { printf '[install-deps] %s\n' "$*"; }
-die() { printf '[install-deps] error: %s\n' "$*" >&2; exit 1; }
+die() {
+    printf '[install-deps] error: %s\n' "$*" >&2
+    exit 1
+}
 
 [[ $(id -u) -eq 0 ]] || die "run as root: it installs Debian packages"
 
-# What each package is for: shellcheck (lint), caddy (Caddyfile check), postgresql-15 and
+# What each package is for: shellcheck and shfmt (shell lint and format), caddy (Caddyfile check), postgresql-15 and
 # postgresql-client-15 (migration tests), nftables/iproute2/iptables/busybox-static
 # (firewall tests in network namespaces), docker.io (the local VPS's engine),
 # openssh-server/openssh-client (the local VPS's sshd), debootstrap (base image for the
 # stand-in images), curl/ca-certificates (end-to-end checks), util-linux (unshare).
 packages=(
-    shellcheck caddy postgresql-15 postgresql-client-15 nftables iproute2 iptables busybox-static
+    shellcheck shfmt caddy postgresql-15 postgresql-client-15 nftables iproute2 iptables busybox-static
     docker.io openssh-server openssh-client debootstrap curl ca-certificates util-linux git
 )
 missing=()

@@ -15,7 +15,10 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 phase() { printf '\n[local-stack] == %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
-die() { printf '[local-stack] error: %s\n' "$*" >&2; exit 1; }
+die() {
+    printf '[local-stack] error: %s\n' "$*" >&2
+    exit 1
+}
 
 STACK=local
 
@@ -131,7 +134,10 @@ case ${1:-} in
         # remove_all <listing command...> -- <removal command...>: a failed listing stops the script.
         remove_all() {
             local listing=() out ids
-            while [[ $1 != -- ]]; do listing+=("$1"); shift; done
+            while [[ $1 != -- ]]; do
+                listing+=("$1")
+                shift
+            done
             shift
             out=$(docker_local "${listing[@]}")
             [[ -n $out ]] || return 0

@@ -10,7 +10,10 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 stack=${1:?usage: preview.sh STACK [pulumi preview flags]}
 shift
-[[ -f Pulumi.$stack.yaml ]] || { printf '[preview] error: no Pulumi.%s.yaml\n' "$stack" >&2; exit 2; }
+[[ -f Pulumi.$stack.yaml ]] || {
+    printf '[preview] error: no Pulumi.%s.yaml\n' "$stack" >&2
+    exit 2
+}
 # shellcheck source-path=SCRIPTDIR source=pulumi-env.sh
 source tools/pulumi-env.sh
 

@@ -23,18 +23,18 @@ _pulumi_env_repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$_pulumi_env_repo/tools/toolchain/versions.sh"
 
 _pulumi_env_prepend_path() {
-	case ":$PATH:" in
-	*":$1:"*) ;;
-	*) PATH="$1:$PATH" ;;
-	esac
+    case ":$PATH:" in
+        *":$1:"*) ;;
+        *) PATH="$1:$PATH" ;;
+    esac
 }
 
 _pulumi_env_prepend_path "$_pulumi_env_repo/node_modules/.bin"
 if [[ -x "$PULUMI_TOOLCHAIN_BIN/pulumi" ]]; then
-	_pulumi_env_prepend_path "$PULUMI_TOOLCHAIN_BIN"
-	export PULUMI_HOME="${PULUMI_HOME:-$PULUMI_TOOLCHAIN_CACHE/pulumi-home}"
+    _pulumi_env_prepend_path "$PULUMI_TOOLCHAIN_BIN"
+    export PULUMI_HOME="${PULUMI_HOME:-$PULUMI_TOOLCHAIN_CACHE/pulumi-home}"
 elif ! command -v pulumi >/dev/null 2>&1; then
-	echo "pulumi-env.sh: no pulumi yet; run: bash $_pulumi_env_repo/tools/pulumi-toolchain.sh" >&2
+    echo "pulumi-env.sh: no pulumi yet; run: bash $_pulumi_env_repo/tools/pulumi-toolchain.sh" >&2
 fi
 export PATH
 
@@ -42,16 +42,16 @@ export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 
 if [[ -z "${PULUMI_BACKEND_URL:-}" ]]; then
-	mkdir -p "$_pulumi_env_repo/.state/backend"
-	export PULUMI_BACKEND_URL="file://$_pulumi_env_repo/.state/backend"
+    mkdir -p "$_pulumi_env_repo/.state/backend"
+    export PULUMI_BACKEND_URL="file://$_pulumi_env_repo/.state/backend"
 fi
 
 if [[ -z "${PULUMI_CONFIG_PASSPHRASE+set}" && -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]]; then
-	if [[ -f "$_pulumi_env_repo/.state/passphrase" ]]; then
-		export PULUMI_CONFIG_PASSPHRASE_FILE="$_pulumi_env_repo/.state/passphrase"
-	else
-		export PULUMI_CONFIG_PASSPHRASE=""
-	fi
+    if [[ -f "$_pulumi_env_repo/.state/passphrase" ]]; then
+        export PULUMI_CONFIG_PASSPHRASE_FILE="$_pulumi_env_repo/.state/passphrase"
+    else
+        export PULUMI_CONFIG_PASSPHRASE=""
+    fi
 fi
 
 unset -f _pulumi_env_prepend_path

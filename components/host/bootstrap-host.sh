@@ -16,8 +16,14 @@ SWAP_MB=${SWAP_MB:-2048}
 changes=0
 
 log() { printf 'bootstrap: %s\n' "$*"; }
-die() { printf 'bootstrap: error: %s\n' "$*" >&2; exit 1; }
-changed() { changes=$((changes + 1)); log "changed: $*"; }
+die() {
+    printf 'bootstrap: error: %s\n' "$*" >&2
+    exit 1
+}
+changed() {
+    changes=$((changes + 1))
+    log "changed: $*"
+}
 
 [[ $(id -u) -eq 0 ]] || die "must run as root (the Host component uses sudo -n for other users)"
 for value in "$LOG_MAX_SIZE_MB" "$LOG_MAX_FILES" "$SWAP_MB"; do
@@ -66,7 +72,8 @@ else
 fi
 
 # 2. Log rotation and safe defaults for the engine.
-daemon_json=$(cat <<JSON
+daemon_json=$(
+    cat <<JSON
 {
   "log-driver": "json-file",
   "log-opts": { "max-size": "${LOG_MAX_SIZE_MB}m", "max-file": "${LOG_MAX_FILES}" },

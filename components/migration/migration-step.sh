@@ -22,7 +22,10 @@
 # Usage: migration-step.sh STEP RUN_ID PG_MIGRATE_TEXT IMAGE EDGE_NETWORK INTERNAL_NETWORK [SERVICE_CONTAINER] < env
 set -euo pipefail
 
-die() { printf 'migration-step: error: %s\n' "$*" >&2; exit 1; }
+die() {
+    printf 'migration-step: error: %s\n' "$*" >&2
+    exit 1
+}
 
 [[ $# -eq 6 || $# -eq 7 ]] || die "usage: migration-step.sh STEP RUN_ID PG_MIGRATE_TEXT IMAGE EDGE_NETWORK INTERNAL_NETWORK [SERVICE_CONTAINER] < env"
 step=$1 run_id=$2 tool_text=$3 image=$4 edge_network=$5 internal_network=$6 service=${7-}
@@ -43,8 +46,8 @@ mv -f -- "$tool_tmp" "$base/bin/pg-migrate"
 
 secrets=$(mktemp -d "$base/.env-XXXXXX")
 container="byte-runner-migration-$step-$run_id"
-service_stopped=0 # restore stopped the service
-tool_status=""    # pg-migrate's exit status, once it has run
+service_stopped=0                           # restore stopped the service
+tool_status=""                              # pg-migrate's exit status, once it has run
 restored_marker=$run_dir/dump/data/RESTORED # pg-migrate writes it once the target is replaced
 say() { printf 'migration-step: %s\n' "$*" >&2 || true; }
 # start_service: start it again, after any stop still in flight has ended.

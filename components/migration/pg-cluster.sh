@@ -12,8 +12,14 @@ set -euo pipefail
 bindir=${PGCLUSTER_BINDIR:-/usr/lib/postgresql/15/bin}
 command=${1-}
 dir=${2-}
-[[ -n $command && -n $dir ]] || { echo "usage: pg-cluster.sh start|stop DIR" >&2; exit 2; }
-[[ -x $bindir/initdb ]] || { echo "pg-cluster.sh: $bindir/initdb not found: apt-get install postgresql-15" >&2; exit 2; }
+[[ -n $command && -n $dir ]] || {
+    echo "usage: pg-cluster.sh start|stop DIR" >&2
+    exit 2
+}
+[[ -x $bindir/initdb ]] || {
+    echo "pg-cluster.sh: $bindir/initdb not found: apt-get install postgresql-15" >&2
+    exit 2
+}
 
 as_postgres() {
     if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
@@ -23,7 +29,10 @@ port_is_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 case $command in
     start)
-        [[ -n ${PGCLUSTER_PASSWORD-} ]] || { echo "pg-cluster.sh: PGCLUSTER_PASSWORD is not set" >&2; exit 2; }
+        [[ -n ${PGCLUSTER_PASSWORD-} ]] || {
+            echo "pg-cluster.sh: PGCLUSTER_PASSWORD is not set" >&2
+            exit 2
+        }
         mkdir -p "$dir"
         if [[ ! -f $dir/data/PG_VERSION ]]; then
             [[ $(id -u) == 0 ]] && chown postgres: "$dir"
@@ -32,7 +41,11 @@ case $command in
             [[ $(id -u) == 0 ]] && chown postgres: "$pwfile"
             as_postgres "$bindir/initdb" -D "$dir/data" -U postgres --pwfile="$pwfile" \
                 --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
-                { rm -f "$pwfile"; cat "$dir/initdb.log" >&2; exit 1; }
+                {
+                    rm -f "$pwfile"
+                    cat "$dir/initdb.log" >&2
+                    exit 1
+                }
             rm -f "$pwfile"
             {
                 echo "listen_addresses = '127.0.0.1'"
@@ -41,7 +54,10 @@ case $command in
                 echo "max_wal_size = 4GB"
                 echo "max_connections = 50"
                 echo "logging_collector = off"
-                if [[ ${PGCLUSTER_FAST-0} == 1 ]]; then echo "fsync = off"; echo "full_page_writes = off"; fi
+                if [[ ${PGCLUSTER_FAST-0} == 1 ]]; then
+                    echo "fsync = off"
+                    echo "full_page_writes = off"
+                fi
             } | as_postgres tee -a "$dir/data/postgresql.conf" >/dev/null
         fi
         for _ in 1 2 3 4 5 6 7 8 9 10; do

@@ -11,7 +11,10 @@
 # Usage: db-roles.sh CONTAINER < roles
 set -euo pipefail
 
-die() { printf 'db-roles: error: %s\n' "$*" >&2; exit 1; }
+die() {
+    printf 'db-roles: error: %s\n' "$*" >&2
+    exit 1
+}
 
 container=${1:-}
 [[ -n $container ]] || die "usage: db-roles.sh CONTAINER < 'role database password' lines"
@@ -51,6 +54,6 @@ done
 [[ $count -gt 0 ]] || die "no roles given on stdin"
 sql+="REVOKE ALL ON DATABASE postgres FROM PUBLIC;"$'\n'
 
-printf '%s' "$sql" | docker exec -i "$container" psql -q -v ON_ERROR_STOP=1 -U postgres -d postgres >/dev/null \
-    || die "applying roles failed in container $container"
+printf '%s' "$sql" | docker exec -i "$container" psql -q -v ON_ERROR_STOP=1 -U postgres -d postgres >/dev/null ||
+    die "applying roles failed in container $container"
 printf 'db-roles: %d role(s) in place, each owning only its database\n' "$count"

@@ -16,78 +16,78 @@ DOCKER_SOCKET=/var/run/docker.sock
 DAEMON_JSON=/etc/docker/daemon.json
 
 engine_answers() {
-  docker -H "unix://${DOCKER_SOCKET}" version --format '{{.Server.Version}}' >/dev/null 2>&1
+    docker -H "unix://${DOCKER_SOCKET}" version --format '{{.Server.Version}}' >/dev/null 2>&1
 }
 
 start_engine() {
-  require_root
-  local state_dir pidfile logfile
-  state_dir="$(ensure_state_dir dockerd)"
-  pidfile="${state_dir}/dockerd.pid"
-  logfile="${state_dir}/dockerd.log"
+    require_root
+    local state_dir pidfile logfile
+    state_dir="$(ensure_state_dir dockerd)"
+    pidfile="${state_dir}/dockerd.pid"
+    logfile="${state_dir}/dockerd.log"
 
-  if pid_alive "${pidfile}" dockerd && engine_answers; then
-    log "already running (pid $(<"${pidfile}"))"
-    return 0
-  fi
-  if engine_answers; then
-    log "a Docker engine not started by this script already answers on ${DOCKER_SOCKET}; leaving it alone"
-    return 0
-  fi
-
-  if ! command -v dockerd >/dev/null 2>&1; then
-    apt_install docker.io iptables
-  fi
-  command -v iptables >/dev/null 2>&1 || apt_install iptables
-  command -v docker >/dev/null 2>&1 || die "no docker client on PATH after installing docker.io"
-
-  local -a engine_flags=()
-  # Pass the storage driver only when daemon.json does not choose one (both would conflict).
-  if [[ -f "${DAEMON_JSON}" ]] && grep -q '"storage-driver"' "${DAEMON_JSON}"; then
-    log "${DAEMON_JSON} sets storage-driver; not passing --storage-driver"
-  else
-    engine_flags+=(--storage-driver=vfs)
-  fi
-
-  log "starting dockerd ${engine_flags[*]} (log: ${logfile})"
-  # setsid: the engine must outlive this shell and not get its terminal's signals.
-  setsid dockerd "${engine_flags[@]}" </dev/null >>"${logfile}" 2>&1 &
-  printf '%s\n' "$!" >"${pidfile}"
-
-  for _ in $(seq 1 120); do
+    if pid_alive "${pidfile}" dockerd && engine_answers; then
+        log "already running (pid $(<"${pidfile}"))"
+        return 0
+    fi
     if engine_answers; then
-      log "engine ready on ${DOCKER_SOCKET} (pid $(<"${pidfile}"), server $(docker version --format '{{.Server.Version}}'))"
-      return 0
+        log "a Docker engine not started by this script already answers on ${DOCKER_SOCKET}; leaving it alone"
+        return 0
     fi
-    if ! pid_alive "${pidfile}" dockerd; then
-      tail -n 20 "${logfile}" >&2 || true
-      rm -f "${pidfile}"
-      die "dockerd exited during start-up; see ${logfile}"
+
+    if ! command -v dockerd >/dev/null 2>&1; then
+        apt_install docker.io iptables
     fi
-    sleep 0.5
-  done
-  die "dockerd (pid $(<"${pidfile}")) did not answer on ${DOCKER_SOCKET} within 60 s; see ${logfile}"
+    command -v iptables >/dev/null 2>&1 || apt_install iptables
+    command -v docker >/dev/null 2>&1 || die "no docker client on PATH after installing docker.io"
+
+    local -a engine_flags=()
+    # Pass the storage driver only when daemon.json does not choose one (both would conflict).
+    if [[ -f "${DAEMON_JSON}" ]] && grep -q '"storage-driver"' "${DAEMON_JSON}"; then
+        log "${DAEMON_JSON} sets storage-driver; not passing --storage-driver"
+    else
+        engine_flags+=(--storage-driver=vfs)
+    fi
+
+    log "starting dockerd ${engine_flags[*]} (log: ${logfile})"
+    # setsid: the engine must outlive this shell and not get its terminal's signals.
+    setsid dockerd "${engine_flags[@]}" </dev/null >>"${logfile}" 2>&1 &
+    printf '%s\n' "$!" >"${pidfile}"
+
+    for _ in $(seq 1 120); do
+        if engine_answers; then
+            log "engine ready on ${DOCKER_SOCKET} (pid $(<"${pidfile}"), server $(docker version --format '{{.Server.Version}}'))"
+            return 0
+        fi
+        if ! pid_alive "${pidfile}" dockerd; then
+            tail -n 20 "${logfile}" >&2 || true
+            rm -f "${pidfile}"
+            die "dockerd exited during start-up; see ${logfile}"
+        fi
+        sleep 0.5
+    done
+    die "dockerd (pid $(<"${pidfile}")) did not answer on ${DOCKER_SOCKET} within 60 s; see ${logfile}"
 }
 
 stop_engine() {
-  stop_pid "${LOCAL_VPS_STATE}/dockerd/dockerd.pid" dockerd dockerd
+    stop_pid "${LOCAL_VPS_STATE}/dockerd/dockerd.pid" dockerd dockerd
 }
 
 engine_status() {
-  local pidfile="${LOCAL_VPS_STATE}/dockerd/dockerd.pid"
-  if pid_alive "${pidfile}" dockerd && engine_answers; then
-    log "running (pid $(<"${pidfile}"), socket ${DOCKER_SOCKET})"
-  elif engine_answers; then
-    log "an engine not started by this script answers on ${DOCKER_SOCKET}"
-  else
-    log "not running"
-    return 3
-  fi
+    local pidfile="${LOCAL_VPS_STATE}/dockerd/dockerd.pid"
+    if pid_alive "${pidfile}" dockerd && engine_answers; then
+        log "running (pid $(<"${pidfile}"), socket ${DOCKER_SOCKET})"
+    elif engine_answers; then
+        log "an engine not started by this script answers on ${DOCKER_SOCKET}"
+    else
+        log "not running"
+        return 3
+    fi
 }
 
 case "${1:-}" in
-  start) start_engine ;;
-  stop) stop_engine ;;
-  status) engine_status ;;
-  *) die "usage: $0 start|stop|status" ;;
+    start) start_engine ;;
+    stop) stop_engine ;;
+    status) engine_status ;;
+    *) die "usage: $0 start|stop|status" ;;
 esac

@@ -22,26 +22,26 @@ HASH_LABEL=byte-runner.local.build-hash
 # Image folder -> image reference. The folder is also the Dockerfile's location; the build
 # context is images/ so Dockerfiles can COPY from _shared/.
 declare -A IMAGE_REFS=(
-  [postgres]=byte-runner-local/postgres:15
-  [pgbouncer]=byte-runner-local/pgbouncer:1.18
-  [caddy]=byte-runner-local/caddy:2.6
-  [backend]=byte-runner-local/backend:standin
-  [frontend]=byte-runner-local/frontend:standin
-  [supertokens-standin]=byte-runner-local/supertokens-standin:1
+    [postgres]=byte-runner-local/postgres:15
+    [pgbouncer]=byte-runner-local/pgbouncer:1.18
+    [caddy]=byte-runner-local/caddy:2.6
+    [backend]=byte-runner-local/backend:standin
+    [frontend]=byte-runner-local/frontend:standin
+    [supertokens - standin]=byte-runner-local/supertokens-standin:1
 )
 IMAGE_ORDER=(postgres pgbouncer caddy backend frontend supertokens-standin)
 
 # The bookworm mirror this machine already uses (deb822 .sources first, then one-line lists);
 # debootstrap's built-in default mirror is not reachable here.
 debian_mirror() {
-  if [[ -n "${LOCAL_VPS_DEBIAN_MIRROR:-}" ]]; then
-    printf '%s\n' "${LOCAL_VPS_DEBIAN_MIRROR}"
-    return 0
-  fi
-  local mirror="" file
-  for file in /etc/apt/sources.list.d/*.sources; do
-    [[ -f "${file}" ]] || continue
-    mirror="$(awk '
+    if [[ -n "${LOCAL_VPS_DEBIAN_MIRROR:-}" ]]; then
+        printf '%s\n' "${LOCAL_VPS_DEBIAN_MIRROR}"
+        return 0
+    fi
+    local mirror="" file
+    for file in /etc/apt/sources.list.d/*.sources; do
+        [[ -f "${file}" ]] || continue
+        mirror="$(awk '
       function flush() {
         if (!found && is_deb && uris != "" && suites ~ /(^| )bookworm( |$)/) { print uris; found = 1 }
         is_deb = 0; uris = ""; suites = ""
@@ -51,132 +51,132 @@ debian_mirror() {
       /^URIs:/ { uris = $2 }
       /^Suites:/ { sub(/^Suites:[[:space:]]*/, ""); suites = $0 }
       END { flush() }' "${file}")"
-    [[ -n "${mirror}" ]] && break
-  done
-  if [[ -z "${mirror}" ]]; then
-    mirror="$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | awk '
+        [[ -n "${mirror}" ]] && break
+    done
+    if [[ -z "${mirror}" ]]; then
+        mirror="$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | awk '
       $1 == "deb" { i = 2; if ($i ~ /^\[/) { while ($i !~ /\]$/) i++; i++ } if ($(i + 1) == "bookworm") { print $i; exit } }')"
-  fi
-  [[ -n "${mirror}" ]] ||
-    die "no bookworm mirror in /etc/apt/sources.list.d/ or /etc/apt/sources.list; set LOCAL_VPS_DEBIAN_MIRROR"
-  printf '%s\n' "${mirror%/}"
+    fi
+    [[ -n "${mirror}" ]] ||
+        die "no bookworm mirror in /etc/apt/sources.list.d/ or /etc/apt/sources.list; set LOCAL_VPS_DEBIAN_MIRROR"
+    printf '%s\n' "${mirror%/}"
 }
 
 image_label() {
-  docker image inspect --format "{{ index .Config.Labels \"${HASH_LABEL}\" }}" "$1" 2>/dev/null || true
+    docker image inspect --format "{{ index .Config.Labels \"${HASH_LABEL}\" }}" "$1" 2>/dev/null || true
 }
 
 build_base() {
-  local cache_dir tarball rootfs mirror tarball_hash
-  # Outside the clone: a later clone (CI) reuses the same base, so the images built on it
-  # stay up to date instead of being rebuilt from a new debootstrap.
-  cache_dir="${BYTE_RUNNER_CACHE:-${HOME}/.cache/byte-runner-infra}/local-vps"
-  mkdir -p "${cache_dir}"
-  tarball="${cache_dir}/debian-bookworm-minbase.tar"
-  rootfs="${LOCAL_VPS_STATE}/debootstrap/bookworm"
+    local cache_dir tarball rootfs mirror tarball_hash
+    # Outside the clone: a later clone (CI) reuses the same base, so the images built on it
+    # stay up to date instead of being rebuilt from a new debootstrap.
+    cache_dir="${BYTE_RUNNER_CACHE:-${HOME}/.cache/byte-runner-infra}/local-vps"
+    mkdir -p "${cache_dir}"
+    tarball="${cache_dir}/debian-bookworm-minbase.tar"
+    rootfs="${LOCAL_VPS_STATE}/debootstrap/bookworm"
 
-  if [[ ! -s "${tarball}" ]]; then
-    command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
-    mirror="$(debian_mirror)"
-    log "debootstrap --variant=minbase bookworm from ${mirror} (about 30 s)"
-    rm -rf "${rootfs}"
-    mkdir -p "$(dirname "${rootfs}")"
-    debootstrap --variant=minbase bookworm "${rootfs}" "${mirror}" >"${cache_dir}/debootstrap.log" 2>&1 || {
-      tail -n 20 "${cache_dir}/debootstrap.log" >&2
-      die "debootstrap failed; see ${cache_dir}/debootstrap.log"
-    }
-    # What the official debian image also does: no services started by package scripts,
-    # no recommends, the updates suite, and no package lists left in the image.
-    printf '#!/bin/sh\nexit 101\n' >"${rootfs}/usr/sbin/policy-rc.d"
-    chmod 755 "${rootfs}/usr/sbin/policy-rc.d"
-    printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' \
-      >"${rootfs}/etc/apt/apt.conf.d/99-no-recommends"
-    printf 'deb %s bookworm main\ndeb %s bookworm-updates main\n' "${mirror}" "${mirror}" \
-      >"${rootfs}/etc/apt/sources.list"
-    rm -rf "${rootfs}/var/lib/apt/lists/"* "${rootfs}/var/cache/apt/"*.bin "${rootfs}/var/cache/apt/archives/"*.deb
-    # The cache is shared by clones: write aside, then rename into place.
-    local partial
-    partial="$(mktemp "${cache_dir}/debian-bookworm-minbase.tar.XXXXXX")"
-    tar --numeric-owner -C "${rootfs}" -cf "${partial}" .
-    mv "${partial}" "${tarball}"
-  else
-    log "debootstrap tarball cached: ${tarball}"
-  fi
+    if [[ ! -s "${tarball}" ]]; then
+        command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
+        mirror="$(debian_mirror)"
+        log "debootstrap --variant=minbase bookworm from ${mirror} (about 30 s)"
+        rm -rf "${rootfs}"
+        mkdir -p "$(dirname "${rootfs}")"
+        debootstrap --variant=minbase bookworm "${rootfs}" "${mirror}" >"${cache_dir}/debootstrap.log" 2>&1 || {
+            tail -n 20 "${cache_dir}/debootstrap.log" >&2
+            die "debootstrap failed; see ${cache_dir}/debootstrap.log"
+        }
+        # What the official debian image also does: no services started by package scripts,
+        # no recommends, the updates suite, and no package lists left in the image.
+        printf '#!/bin/sh\nexit 101\n' >"${rootfs}/usr/sbin/policy-rc.d"
+        chmod 755 "${rootfs}/usr/sbin/policy-rc.d"
+        printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' \
+            >"${rootfs}/etc/apt/apt.conf.d/99-no-recommends"
+        printf 'deb %s bookworm main\ndeb %s bookworm-updates main\n' "${mirror}" "${mirror}" \
+            >"${rootfs}/etc/apt/sources.list"
+        rm -rf "${rootfs}/var/lib/apt/lists/"* "${rootfs}/var/cache/apt/"*.bin "${rootfs}/var/cache/apt/archives/"*.deb
+        # The cache is shared by clones: write aside, then rename into place.
+        local partial
+        partial="$(mktemp "${cache_dir}/debian-bookworm-minbase.tar.XXXXXX")"
+        tar --numeric-owner -C "${rootfs}" -cf "${partial}" .
+        mv "${partial}" "${tarball}"
+    else
+        log "debootstrap tarball cached: ${tarball}"
+    fi
 
-  tarball_hash="$(sha256sum "${tarball}" | cut -d' ' -f1)"
-  if [[ "$(image_label "${BASE_IMAGE}")" == "${tarball_hash}" ]]; then
-    log "${BASE_IMAGE} up to date"
-    return 0
-  fi
-  log "importing ${BASE_IMAGE}"
-  docker import \
-    --change "LABEL ${HASH_LABEL}=${tarball_hash}" \
-    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    --change 'CMD ["bash"]' \
-    "${tarball}" "${BASE_IMAGE}" >/dev/null
+    tarball_hash="$(sha256sum "${tarball}" | cut -d' ' -f1)"
+    if [[ "$(image_label "${BASE_IMAGE}")" == "${tarball_hash}" ]]; then
+        log "${BASE_IMAGE} up to date"
+        return 0
+    fi
+    log "importing ${BASE_IMAGE}"
+    docker import \
+        --change "LABEL ${HASH_LABEL}=${tarball_hash}" \
+        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        --change 'CMD ["bash"]' \
+        "${tarball}" "${BASE_IMAGE}" >/dev/null
 }
 
 # Hash of everything that goes into one image: its folder, the shared folder, the base image.
 inputs_hash() {
-  local name="$1" base_id
-  base_id="$(docker image inspect --format '{{.Id}}' "${BASE_IMAGE}")"
-  {
-    printf 'base %s\n' "${base_id}"
-    cd "${IMAGES_DIR}"
-    find "${name}" "${SHARED_DIR_NAME}" -type f -print0 | sort -z |
-      while IFS= read -r -d '' file; do
-        printf '%s %s\n' "$(stat -c '%a' "${file}")" "$(sha256sum "${file}")"
-      done
-  } | sha256sum | cut -d' ' -f1
+    local name="$1" base_id
+    base_id="$(docker image inspect --format '{{.Id}}' "${BASE_IMAGE}")"
+    {
+        printf 'base %s\n' "${base_id}"
+        cd "${IMAGES_DIR}"
+        find "${name}" "${SHARED_DIR_NAME}" -type f -print0 | sort -z |
+            while IFS= read -r -d '' file; do
+                printf '%s %s\n' "$(stat -c '%a' "${file}")" "$(sha256sum "${file}")"
+            done
+    } | sha256sum | cut -d' ' -f1
 }
 
 build_image() {
-  local name="$1" ref hash logfile started previous_id
-  ref="${IMAGE_REFS[${name}]:-}"
-  [[ -n "${ref}" ]] || die "unknown image '${name}'; known: ${IMAGE_ORDER[*]}"
-  [[ -f "${IMAGES_DIR}/${name}/Dockerfile" ]] || die "missing ${IMAGES_DIR}/${name}/Dockerfile"
-  hash="$(inputs_hash "${name}")"
-  if [[ "$(image_label "${ref}")" == "${hash}" ]]; then
-    log "${ref} up to date"
-    return 0
-  fi
-  logfile="$(ensure_state_dir images)/build-${name}.log"
-  previous_id="$(docker image inspect --format '{{.Id}}' "${ref}" 2>/dev/null || true)"
-  started=${SECONDS}
-  log "building ${ref} (log: ${logfile})"
-  # The hash label is appended as the Dockerfile's last instruction rather than passed with
-  # --label: the legacy builder puts --label into every step's cache key, so a new hash
-  # would rebuild every layer; as a last LABEL step only that step changes.
-  if ! {
-    cat "${IMAGES_DIR}/${name}/Dockerfile"
-    printf '\nLABEL %s=%s\n' "${HASH_LABEL}" "${hash}"
-  } | DOCKER_BUILDKIT=0 docker build --force-rm --file - --tag "${ref}" "${IMAGES_DIR}" >"${logfile}" 2>&1; then
-    tail -n 30 "${logfile}" >&2
-    die "building ${ref} failed; see ${logfile}"
-  fi
-  log "built ${ref} in $((SECONDS - started)) s"
-  # The replaced image is now untagged; with vfs every layer is a full copy, so drop it
-  # (docker refuses while a container still uses it, which is fine).
-  if [[ -n "${previous_id}" && "${previous_id}" != "$(docker image inspect --format '{{.Id}}' "${ref}")" ]]; then
-    docker image rm "${previous_id}" >/dev/null 2>&1 || true
-  fi
+    local name="$1" ref hash logfile started previous_id
+    ref="${IMAGE_REFS[${name}]:-}"
+    [[ -n "${ref}" ]] || die "unknown image '${name}'; known: ${IMAGE_ORDER[*]}"
+    [[ -f "${IMAGES_DIR}/${name}/Dockerfile" ]] || die "missing ${IMAGES_DIR}/${name}/Dockerfile"
+    hash="$(inputs_hash "${name}")"
+    if [[ "$(image_label "${ref}")" == "${hash}" ]]; then
+        log "${ref} up to date"
+        return 0
+    fi
+    logfile="$(ensure_state_dir images)/build-${name}.log"
+    previous_id="$(docker image inspect --format '{{.Id}}' "${ref}" 2>/dev/null || true)"
+    started=${SECONDS}
+    log "building ${ref} (log: ${logfile})"
+    # The hash label is appended as the Dockerfile's last instruction rather than passed with
+    # --label: the legacy builder puts --label into every step's cache key, so a new hash
+    # would rebuild every layer; as a last LABEL step only that step changes.
+    if ! {
+        cat "${IMAGES_DIR}/${name}/Dockerfile"
+        printf '\nLABEL %s=%s\n' "${HASH_LABEL}" "${hash}"
+    } | DOCKER_BUILDKIT=0 docker build --force-rm --file - --tag "${ref}" "${IMAGES_DIR}" >"${logfile}" 2>&1; then
+        tail -n 30 "${logfile}" >&2
+        die "building ${ref} failed; see ${logfile}"
+    fi
+    log "built ${ref} in $((SECONDS - started)) s"
+    # The replaced image is now untagged; with vfs every layer is a full copy, so drop it
+    # (docker refuses while a container still uses it, which is fine).
+    if [[ -n "${previous_id}" && "${previous_id}" != "$(docker image inspect --format '{{.Id}}' "${ref}")" ]]; then
+        docker image rm "${previous_id}" >/dev/null 2>&1 || true
+    fi
 }
 
 main() {
-  require_root
-  docker version --format '{{.Server.Version}}' >/dev/null 2>&1 ||
-    die "no Docker engine answers; run tools/local-vps/dockerd.sh start first"
-  local -a names=("$@")
-  ((${#names[@]})) || names=("${IMAGE_ORDER[@]}")
-  local name
-  for name in "${names[@]}"; do
-    [[ -n "${IMAGE_REFS[${name}]:-}" ]] || die "unknown image '${name}'; known: ${IMAGE_ORDER[*]}"
-  done
-  build_base
-  for name in "${names[@]}"; do
-    build_image "${name}"
-  done
-  log "done: ${BASE_IMAGE} $(for name in "${names[@]}"; do printf '%s ' "${IMAGE_REFS[${name}]}"; done)"
+    require_root
+    docker version --format '{{.Server.Version}}' >/dev/null 2>&1 ||
+        die "no Docker engine answers; run tools/local-vps/dockerd.sh start first"
+    local -a names=("$@")
+    ((${#names[@]})) || names=("${IMAGE_ORDER[@]}")
+    local name
+    for name in "${names[@]}"; do
+        [[ -n "${IMAGE_REFS[${name}]:-}" ]] || die "unknown image '${name}'; known: ${IMAGE_ORDER[*]}"
+    done
+    build_base
+    for name in "${names[@]}"; do
+        build_image "${name}"
+    done
+    log "done: ${BASE_IMAGE} $(for name in "${names[@]}"; do printf '%s ' "${IMAGE_REFS[${name}]}"; done)"
 }
 
 main "$@"

@@ -10,73 +10,73 @@ LOCAL_VPS_STATE="${LOCAL_VPS_STATE:-${LOCAL_VPS_REPO_DIR}/.local/vps}"
 log() { printf '[local-vps %s] %s\n' "${LOCAL_VPS_COMPONENT:-}" "$*"; }
 warn() { printf '[local-vps %s] warning: %s\n' "${LOCAL_VPS_COMPONENT:-}" "$*" >&2; }
 die() {
-  printf '[local-vps %s] error: %s\n' "${LOCAL_VPS_COMPONENT:-}" "$*" >&2
-  exit 1
+    printf '[local-vps %s] error: %s\n' "${LOCAL_VPS_COMPONENT:-}" "$*" >&2
+    exit 1
 }
 
 require_root() {
-  [[ "$(id -u)" -eq 0 ]] || die "must run as root (installs packages and starts daemons)"
+    [[ "$(id -u)" -eq 0 ]] || die "must run as root (installs packages and starts daemons)"
 }
 
 # ensure_state_dir SUBDIR: creates LOCAL_VPS_STATE/SUBDIR (mode 0700) and prints its path.
 ensure_state_dir() {
-  local dir="${LOCAL_VPS_STATE}/$1"
-  mkdir -p "${dir}" || die "cannot create state directory ${dir}"
-  chmod 700 "${LOCAL_VPS_STATE}" "${dir}"
-  printf '%s\n' "${dir}"
+    local dir="${LOCAL_VPS_STATE}/$1"
+    mkdir -p "${dir}" || die "cannot create state directory ${dir}"
+    chmod 700 "${LOCAL_VPS_STATE}" "${dir}"
+    printf '%s\n' "${dir}"
 }
 
 # apt_install PACKAGE...: installs Debian packages without starting services
 # (this machine has no init system; a service started by a postinst would be orphaned).
 apt_install() {
-  log "installing Debian packages: $*"
-  export DEBIAN_FRONTEND=noninteractive
-  if ! apt-get install -y --no-install-recommends "$@" >/dev/null 2>&1; then
-    apt-get update -qq >/dev/null || die "apt-get update failed"
-    apt-get install -y --no-install-recommends "$@" >/dev/null ||
-      die "apt-get install $* failed"
-  fi
+    log "installing Debian packages: $*"
+    export DEBIAN_FRONTEND=noninteractive
+    if ! apt-get install -y --no-install-recommends "$@" >/dev/null 2>&1; then
+        apt-get update -qq >/dev/null || die "apt-get update failed"
+        apt-get install -y --no-install-recommends "$@" >/dev/null ||
+            die "apt-get install $* failed"
+    fi
 }
 
 # pid_alive PIDFILE EXPECTED_COMM: true when the pid in PIDFILE runs a process named EXPECTED_COMM
 # (the name check guards against a recycled pid). comm has no spaces here, so field 3 of
 # /proc/PID/stat is the state.
 pid_alive() {
-  local pidfile="$1" expected="$2" pid comm
-  [[ -s "${pidfile}" ]] || return 1
-  pid="$(<"${pidfile}")"
-  [[ "${pid}" =~ ^[0-9]+$ ]] || return 1
-  comm="$(cat "/proc/${pid}/comm" 2>/dev/null)" || return 1
-  [[ "${comm}" == "${expected}" ]] || return 1
-  # An exited process not yet reaped by its parent (state Z) is not running.
-  [[ "$(awk '{ print $3 }' "/proc/${pid}/stat" 2>/dev/null)" != Z ]]
+    local pidfile="$1" expected="$2" pid comm
+    [[ -s "${pidfile}" ]] || return 1
+    pid="$(<"${pidfile}")"
+    [[ "${pid}" =~ ^[0-9]+$ ]] || return 1
+    comm="$(cat "/proc/${pid}/comm" 2>/dev/null)" || return 1
+    [[ "${comm}" == "${expected}" ]] || return 1
+    # An exited process not yet reaped by its parent (state Z) is not running.
+    [[ "$(awk '{ print $3 }' "/proc/${pid}/stat" 2>/dev/null)" != Z ]]
 }
 
 # stop_pid PIDFILE EXPECTED_COMM WHAT: SIGTERM, wait up to 30 s, then SIGKILL.
 stop_pid() {
-  local pidfile="$1" expected="$2" what="$3" pid
-  if ! pid_alive "${pidfile}" "${expected}"; then
-    log "${what} not running (nothing started by these scripts)"
+    local pidfile="$1" expected="$2" what="$3" pid
+    if ! pid_alive "${pidfile}" "${expected}"; then
+        log "${what} not running (nothing started by these scripts)"
+        rm -f "${pidfile}"
+        return 0
+    fi
+    pid="$(<"${pidfile}")"
+    log "stopping ${what} (pid ${pid})"
+    kill -TERM "${pid}"
+    for _ in $(seq 1 60); do
+        pid_alive "${pidfile}" "${expected}" || break
+        sleep 0.5
+    done
+    if pid_alive "${pidfile}" "${expected}"; then
+        warn "${what} (pid ${pid}) ignored SIGTERM for 30 s; sending SIGKILL"
+        kill -KILL "${pid}"
+    fi
     rm -f "${pidfile}"
-    return 0
-  fi
-  pid="$(<"${pidfile}")"
-  log "stopping ${what} (pid ${pid})"
-  kill -TERM "${pid}"
-  for _ in $(seq 1 60); do
-    pid_alive "${pidfile}" "${expected}" || break
-    sleep 0.5
-  done
-  if pid_alive "${pidfile}" "${expected}"; then
-    warn "${what} (pid ${pid}) ignored SIGTERM for 30 s; sending SIGKILL"
-    kill -KILL "${pid}"
-  fi
-  rm -f "${pidfile}"
-  log "${what} stopped"
+    log "${what} stopped"
 }
 
 # shell_quote VALUE: single-quoted for a POSIX shell, safe to eval.
 shell_quote() {
-  local value="$1"
-  printf "'%s'" "${value//\'/\'\\\'\'}"
+    local value="$1"
+    printf "'%s'" "${value//\'/\'\\\'\'}"
 }
