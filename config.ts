@@ -1,128 +1,572 @@
-// The stack's configuration: one declaration of every key (CONFIG_KEYS), a pure
-// validator (parseConfig) that reports every problem at once, and the loader
-// (loadConfig) that reads Pulumi's config and turns secret values into secret Outputs.
-// Pulumi.yaml's `config:` section and INFRASTRUCTURE.md's key table are generated
-// from CONFIG_KEYS (tools/gen-docs.ts); a test fails when they drift.
+// The stack's configuration, declared once. KEYS holds every key: its kind (a zod schema
+// from Pulumi's raw string to the typed value, and the type Pulumi.yaml declares), its
+// default, whether it is secret, and its description. From that one declaration come the
+// parsed type (inferred), validation (parseConfig: every problem at once, each naming the
+// key and the stack), Pulumi.yaml's `config:` section and INFRASTRUCTURE.md's key table
+// (tools/gen-docs.ts; a test fails when they drift). RULES holds every rule across keys.
 import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
 import { cpusStable } from "./components/shared/cpus";
+import { cidrProblem, imageTag, isHostname, isIpv4, isIpv6, isPinnedImage, postgresUrlProblem, sshHostKeyProblem, sshPrivateKeyProblem } from "./values";
+
+export { isPinnedImage } from "./values";
 
 export const PROJECT = "byte-runner-infra";
 
+/** The type Pulumi.yaml declares for a key. */
 export type KeyType = "string" | "integer" | "boolean" | "array";
+/** A default as Pulumi.yaml holds it (the engine hands it to the program as text). */
+type RawDefault = string | number | boolean | string[];
+/** Why a value is refused, phrased to follow "got ..." or "expected ..."; undefined when it is fine. */
+type Check = (value: string) => string | undefined;
 
-export interface ConfigKey {
-    /** Key inside the project's namespace, e.g. `poolerDefaultPoolSize`. */
-    key: string;
+/** A kind of value: the schema that turns Pulumi's raw text into it, and the type Pulumi.yaml declares. */
+interface Kind<T> {
     type: KeyType;
+    schema: z.ZodType<T, string>;
+}
+
+interface KeySpec<T> extends Kind<T> {
     description: string;
     /** Absent for required keys. Secrets never have a default. */
-    default?: string | number | boolean | string[];
-    /** Must be set with `pulumi config set --secret`; a plain value is rejected. */
+    default?: RawDefault;
+    /** Must be set with `pulumi config set --secret`; a plain value is refused. */
     secret?: boolean;
     /** May be left unset (Pulumi.yaml then declares the default "", which means unset). */
     optional?: boolean;
+    /** Set on a container's memory key: the memory budget adds up exactly these. */
+    containerMemory?: true;
 }
 
-const STANDARD_CPUS = "decimal number of CPUs";
+// ---- Kinds of values ----------------------------------------------------------------
 
-/** Every key the project reads. Order is the order of the docs. */
-export const CONFIG_KEYS: readonly ConfigKey[] = [
-    // The product
-    { key: "environment", type: "string", description: "Which environment this stack is: prod, staging or local (hostnames and NODE_ENV follow from it)." },
-    { key: "domain", type: "string", description: "The product's apex domain, e.g. byte-runner.app." },
-    { key: "frontendHost", type: "string", default: "", description: "Hostname of the web frontend. Empty: the domain in prod, <environment>.<domain> otherwise." },
-    { key: "apiHost", type: "string", default: "", description: "Hostname of the backend API. Empty: api.<domain> in prod, api-<environment>.<domain> otherwise (one level below the domain, so Cloudflare's universal certificate covers it when proxied)." },
+/** In a message, stands for the key's own name. */
+const KEY = "<key>";
 
-    // The VPS
-    { key: "hostAddress", type: "string", description: "Public IPv4/IPv6 address or DNS name of the VPS." },
-    { key: "hostSshPort", type: "integer", default: 22, description: "SSH port of the VPS." },
-    { key: "hostSshUser", type: "string", default: "root", description: "SSH user: root, or a user with passwordless sudo." },
-    { key: "hostSshPrivateKey", type: "string", secret: true, description: "OpenSSH private key (PEM/OpenSSH format) that logs in as hostSshUser." },
-    { key: "hostSshHostKey", type: "string", description: "The VPS's public SSH host key (`ssh-ed25519 AAAA...`), pinned: host key checking is never turned off." },
-    { key: "hostMemoryMb", type: "integer", default: 8192, description: "Memory of the VPS in MiB; container limits must fit inside it." },
-    { key: "hostCpus", type: "integer", default: 4, description: "vCPUs of the VPS; no container may be given more." },
-    { key: "hostSwapMb", type: "integer", default: 2048, description: "Swap file the bootstrap creates, in MiB (0: none)." },
-    { key: "hostLogMaxSizeMb", type: "integer", default: 10, description: "Docker json-file log rotation: size of one log file in MiB." },
-    { key: "hostLogMaxFiles", type: "integer", default: 5, description: "Docker json-file log rotation: files kept per container." },
+function refuse(check: Check): (value: string, ctx: z.RefinementCtx) => void {
+    return (value, ctx) => {
+        const message = check(value);
+        if (message) ctx.addIssue({ code: "custom", message });
+    };
+}
 
-    // Postgres
-    { key: "postgresImage", type: "string", default: "postgres:15.18-bookworm", description: "Postgres image, pinned by version; its major must equal postgresMajorVersion." },
-    { key: "postgresMajorVersion", type: "integer", default: 15, description: "Postgres major version; must match the Supabase source so dump and restore tools agree." },
-    { key: "postgresMaxConnections", type: "integer", default: 100, description: "max_connections of the server." },
-    { key: "postgresMemoryMb", type: "integer", default: 2048, description: "Memory limit of the Postgres container in MiB; shared_buffers, effective_cache_size and work_mem are derived from it." },
-    { key: "postgresCpus", type: "string", default: "2", description: `CPU limit of the Postgres container (${STANDARD_CPUS}).` },
-    { key: "postgresLogMinDurationMs", type: "integer", default: 500, description: "Slow-query log threshold (log_min_duration_statement) in ms; -1 disables." },
+function text(check: Check = () => undefined): Kind<string> {
+    return { type: "string", schema: z.string().superRefine(refuse(check)) };
+}
 
-    // Pooler
-    { key: "poolerImage", type: "string", default: "edoburu/pgbouncer:v1.24.1-p1", description: "PgBouncer image, pinned by version." },
-    { key: "poolerDefaultPoolSize", type: "integer", default: 10, description: "PgBouncer default_pool_size: server connections per database/user pair; also the backend's DB_POOL_SIZE." },
-    { key: "poolerMaxClientConn", type: "integer", default: 500, description: "PgBouncer max_client_conn." },
-    { key: "poolerMemoryMb", type: "integer", default: 128, description: "Memory limit of the PgBouncer container in MiB." },
-    { key: "poolerCpus", type: "string", default: "0.5", description: `CPU limit of the PgBouncer container (${STANDARD_CPUS}).` },
+/** The check, except that "" (unset, a default follows from other keys) passes. */
+const orEmpty =
+    (check: Check): Check =>
+    (v) =>
+        v === "" ? undefined : check(v);
 
-    // SuperTokens
-    { key: "supertokensImage", type: "string", default: "registry.supertokens.io/supertokens/supertokens-postgresql:11.0.0", description: "SuperTokens Core image, pinned by version." },
-    { key: "supertokensPoolSize", type: "integer", default: 10, description: "SuperTokens Core's own connection pool to Postgres (POSTGRESQL_CONNECTION_POOL_SIZE)." },
-    { key: "supertokensMemoryMb", type: "integer", default: 512, description: "Memory limit of the SuperTokens Core container in MiB." },
-    { key: "supertokensCpus", type: "string", default: "1", description: `CPU limit of the SuperTokens Core container (${STANDARD_CPUS}).` },
+function integer(min: number, max: number): Kind<number> {
+    const expected = `expected an integer from ${min} to ${max}`;
+    const range = { error: (iss: { input?: unknown }) => `${expected}, got ${String(iss.input)}` };
+    return {
+        type: "integer",
+        schema: z
+            .string()
+            .regex(/^\s*-?\d+\s*$/, { error: (iss) => `${expected}, got ${JSON.stringify(iss.input)}` })
+            .transform(Number)
+            .pipe(z.number().min(min, range).max(max, range)),
+    };
+}
 
-    // Apps
-    { key: "backendImage", type: "string", default: "", description: "Backend image reference (registry/name:tag or @sha256 digest). Exactly one of backendImage and backendBuildContext." },
-    { key: "backendBuildContext", type: "string", default: "", description: "Directory with the backend's Dockerfile, built on the VPS. Exactly one of backendImage and backendBuildContext." },
-    { key: "backendPort", type: "integer", default: 4000, description: "Port the NestJS backend listens on inside its container." },
-    { key: "backendHealthPath", type: "string", default: "/health", description: "HTTP path that answers 200 when the backend is healthy." },
-    { key: "backendMemoryMb", type: "integer", default: 1024, description: "Memory limit of the backend container in MiB." },
-    { key: "backendCpus", type: "string", default: "2", description: `CPU limit of the backend container (${STANDARD_CPUS}).` },
-    { key: "backendSentryDsn", type: "string", secret: true, optional: true, description: "Optional Sentry DSN given to the backend as SENTRY_DSN." },
-    { key: "frontendImage", type: "string", default: "", description: "Frontend image reference. Exactly one of frontendImage and frontendBuildContext." },
-    { key: "frontendBuildContext", type: "string", default: "", description: "Directory with the frontend's Dockerfile, built on the VPS. Exactly one of frontendImage and frontendBuildContext." },
-    { key: "frontendPort", type: "integer", default: 3000, description: "Port the frontend listens on inside its container." },
-    { key: "frontendHealthPath", type: "string", default: "/", description: "HTTP path that answers 200 when the frontend is healthy." },
-    { key: "frontendMemoryMb", type: "integer", default: 512, description: "Memory limit of the frontend container in MiB." },
-    { key: "frontendCpus", type: "string", default: "1", description: `CPU limit of the frontend container (${STANDARD_CPUS}).` },
+function flag(): Kind<boolean> {
+    return {
+        type: "boolean",
+        schema: z.enum(["true", "false"], { error: (iss) => `expected true or false, got ${JSON.stringify(iss.input)}` }).transform((v) => v === "true"),
+    };
+}
 
-    // Proxy
-    { key: "proxyImage", type: "string", default: "caddy:2.10.2-alpine", description: "Caddy image, pinned by version." },
-    { key: "proxyTlsMode", type: "string", default: "origin-ca", description: "How Caddy gets certificates: origin-ca (a Cloudflare Origin CA certificate made as code, for proxied records), acme (Caddy's automatic HTTPS, for records that are not proxied) or internal (Caddy's own CA, for local and test stacks)." },
-    { key: "proxyAcmeEmail", type: "string", default: "", description: "Contact e-mail for the ACME account (acme mode); empty: none." },
-    { key: "proxyHstsMaxAgeSeconds", type: "integer", default: 31536000, description: "Strict-Transport-Security max-age sent on every response (0: no HSTS header)." },
-    { key: "proxyMemoryMb", type: "integer", default: 256, description: "Memory limit of the Caddy container in MiB." },
-    { key: "proxyCpus", type: "string", default: "1", description: `CPU limit of the Caddy container (${STANDARD_CPUS}).` },
+function oneOf<const T extends readonly [string, ...string[]]>(values: T): Kind<T[number]> {
+    return { type: "string", schema: z.enum(values, { error: (iss) => `expected one of ${values.join(", ")}, got ${JSON.stringify(iss.input)}` }) };
+}
 
-    // DNS (Cloudflare) and the cutover
-    { key: "dnsZoneId", type: "string", default: "", description: "Cloudflare zone id of the domain (32 hex characters). Empty: DNS is not managed by this stack." },
-    { key: "dnsTarget", type: "string", default: "legacy", description: "Where the product's records point: legacy (the old hosts, dns.legacy*Target) or vps (this VPS). Flipping it is the cutover; flipping it back is the rollback." },
-    { key: "dnsLegacyFrontendTarget", type: "string", default: "", description: "Old host of the frontend (a CNAME target, e.g. the Railway domain), used while dnsTarget is legacy." },
-    { key: "dnsLegacyApiTarget", type: "string", default: "", description: "Old host of the API (a CNAME target, e.g. the Railway domain), used while dnsTarget is legacy." },
-    { key: "dnsIpv4Address", type: "string", default: "", description: "IPv4 address the A records get with dnsTarget vps. Empty: hostAddress (which must then be an IPv4 address)." },
-    { key: "dnsProxied", type: "boolean", default: true, description: "Proxy the records through Cloudflare (a flip takes effect at the edge at once; TTL is automatic)." },
-    { key: "dnsTtl", type: "integer", default: 300, description: "TTL in seconds of records that are not proxied (lower it to 60 a day before a cutover)." },
-    { key: "dnsAllowUnverifiedCutover", type: "boolean", default: false, description: "Prod only: allow dnsTarget vps without a verified data migration in this stack. Loud in every preview." },
-    { key: "dnsManageZoneSettings", type: "boolean", default: false, description: "Set the zone's SSL mode to Full (strict) (origin-ca mode). Off when the zone is shared with things this stack does not own." },
+/** A JSON list of strings, as `pulumi config set --path 'key[0]'` writes it; each item checked. */
+function list(check: Check, what: string): Kind<string[]> {
+    return {
+        type: "array",
+        schema: z.string().transform((v, ctx) => {
+            let items: unknown;
+            try {
+                items = JSON.parse(v);
+            } catch {
+                items = undefined;
+            }
+            if (!Array.isArray(items) || !items.every((i) => typeof i === "string")) {
+                ctx.addIssue({ code: "custom", message: `expected a list of ${what} (pulumi config set --path '${KEY}[0]' ...), got ${JSON.stringify(v)}` });
+                return z.NEVER;
+            }
+            const bad = (items as string[]).flatMap((i) => {
+                const why = check(i);
+                return why ? [`${JSON.stringify(i)} (${why})`] : [];
+            });
+            if (bad.length > 0) ctx.addIssue({ code: "custom", message: `expected a list of ${what}, got ${bad.join(", ")}` });
+            return items as string[];
+        }),
+    };
+}
 
-    // Host firewall
-    { key: "firewallEnabled", type: "boolean", default: true, description: "Apply the host firewall (nftables): default deny inbound, SSH from firewallAdminCidrs, 80/443 public; Docker-published ports cannot bypass it." },
-    { key: "firewallAdminCidrs", type: "array", default: [], description: "CIDRs allowed to reach SSH. Empty: everywhere (a warning in every preview)." },
-    { key: "firewallCloudflareOnly", type: "boolean", default: false, description: "Accept 80/443 only from Cloudflare's published ranges (components/firewall/cloudflare-ips.txt); for proxied records." },
+/** A CPU limit: a decimal number that the docker provider reads back unchanged. */
+function cpus(): Kind<number> {
+    return {
+        type: "string",
+        schema: z.string().transform((v, ctx) => {
+            const n = Number(v);
+            if (!/^\d+(\.\d+)?$/.test(v) || !(n > 0)) {
+                ctx.addIssue({ code: "custom", message: `expected a decimal number of CPUs greater than 0, got ${JSON.stringify(v)}` });
+            } else if (!cpusStable(n)) {
+                ctx.addIssue({ code: "custom", message: `expected a CPU limit Docker keeps as given (0.1 or more, such as 0.5, 1 or 1.25), got ${JSON.stringify(v)}` });
+            }
+            return n;
+        }),
+    };
+}
 
-    // Data migration (Supabase -> this Postgres)
-    { key: "migrationRunId", type: "string", default: "", description: "Set (or change) to run the migration dump -> restore -> verify once; unchanged, nothing re-runs. Empty: no migration in this stack." },
-    { key: "migrationSourceDatabaseUrl", type: "string", secret: true, optional: true, description: "postgresql:// URL of the Supabase database (direct or session pooler, port 5432). Required when migrationRunId is set." },
-    { key: "migrationAuthSourceDatabaseUrl", type: "string", secret: true, optional: true, description: "postgresql:// URL of a database holding the SuperTokens Cloud core's tables (the export SuperTokens support sends, restored anywhere the VPS reaches). Set: the migration run also moves the auth data, password hashes and signing keys included, into the supertokens database." },
-    { key: "migrationSchemas", type: "string", default: "public", description: "Comma-separated app schemas to move (pg-migrate's SCHEMAS)." },
-    { key: "migrationJobs", type: "integer", default: 2, description: "Parallel jobs for dump, restore and verify." },
-    { key: "migrationRls", type: "string", default: "disable", description: "Row level security of migrated tables: disable (the app is the only client) or keep-rewritten (policies kept, auth.* rewritten)." },
-    { key: "migrationForce", type: "boolean", default: false, description: "Let a new run replace an app database that already has tables (the app database only, never the SuperTokens core's). Off: a second restore is refused and changes nothing." },
-];
+const hostname: Check = (v) => (isHostname(v) ? undefined : `expected a lower-case DNS hostname such as example.com, got ${JSON.stringify(v)}`);
+const pinnedImage: Check = (v) =>
+    isPinnedImage(v) ? undefined : `expected an image pinned to a version (a tag with a version in it such as 1.2.3, not latest, or an @sha256 digest), got ${JSON.stringify(v)}`;
+const pattern =
+    (re: RegExp, what: string): Check =>
+    (v) =>
+        re.test(v) ? undefined : `expected ${what}, got ${JSON.stringify(v)}`;
+/** For secrets: the reason never quotes the value. */
+const secretCheck =
+    (problem: (v: string) => string | undefined, expected: string): Check =>
+    (v) => {
+        const why = problem(v);
+        return why ? `expected ${expected}, got ${why}` : undefined;
+    };
+const postgresUrl = secretCheck(postgresUrlProblem, "a postgresql://user:password@host:port/database URL");
+
+// ---- Declarations -------------------------------------------------------------------
+
+function key<T>(kind: Kind<T>, meta: { description: string; default?: RawDefault }): KeySpec<T> {
+    return { ...kind, ...meta };
+}
+
+function secretKey<T>(kind: Kind<T>, meta: { description: string }): KeySpec<T> & { secret: true } {
+    return { ...kind, ...meta, secret: true };
+}
+
+function optionalSecretKey<T>(kind: Kind<T>, meta: { description: string }): KeySpec<T> & { secret: true; optional: true } {
+    return { ...kind, ...meta, secret: true, optional: true };
+}
+
+/** A container's memory and CPU limit keys, `<area>MemoryMb` and `<area>Cpus`. */
+function containerLimits<A extends string>(
+    area: A,
+    container: string,
+    defaults: { memoryMb: number; cpus: string },
+    memoryNote = "",
+): Record<`${A}MemoryMb`, KeySpec<number>> & Record<`${A}Cpus`, KeySpec<number>> {
+    const memory: KeySpec<number> = {
+        ...integer(64, 1048576),
+        default: defaults.memoryMb,
+        description: `Memory limit of the ${container} container in MiB${memoryNote}.`,
+        containerMemory: true,
+    };
+    const cpu: KeySpec<number> = { ...cpus(), default: defaults.cpus, description: `CPU limit of the ${container} container (decimal number of CPUs).` };
+    return { [`${area}MemoryMb`]: memory, [`${area}Cpus`]: cpu } as Record<`${A}MemoryMb`, KeySpec<number>> & Record<`${A}Cpus`, KeySpec<number>>;
+}
+
+export const ENVIRONMENTS = ["prod", "staging", "local"] as const;
+export const TLS_MODES = ["origin-ca", "acme", "internal"] as const;
+export const DNS_TARGETS = ["legacy", "vps"] as const;
+export const MIGRATION_RLS = ["disable", "keep-rewritten"] as const;
+export type Environment = (typeof ENVIRONMENTS)[number];
+export type TlsMode = (typeof TLS_MODES)[number];
+export type DnsTarget = (typeof DNS_TARGETS)[number];
 
 /** Connections Postgres keeps for superuser maintenance, migrations and monitoring. */
 export const RESERVED_CONNECTIONS = 5;
-export const TLS_MODES = ["origin-ca", "acme", "internal"] as const;
-export const DNS_TARGETS = ["legacy", "vps"] as const;
-export type DnsTarget = (typeof DNS_TARGETS)[number];
-export type TlsMode = (typeof TLS_MODES)[number];
-export const ENVIRONMENTS = ["prod", "staging", "local"] as const;
-export type Environment = (typeof ENVIRONMENTS)[number];
+
+/** Every key the project reads. Order is the order of the docs. */
+export const KEYS = {
+    // The product
+    environment: key(oneOf(ENVIRONMENTS), { description: "Which environment this stack is: prod, staging or local (hostnames and NODE_ENV follow from it)." }),
+    domain: key(text(hostname), { description: "The product's apex domain, e.g. byte-runner.app." }),
+    frontendHost: key(text(orEmpty(hostname)), { default: "", description: "Hostname of the web frontend. Empty: the domain in prod, <environment>.<domain> otherwise." }),
+    apiHost: key(text(orEmpty(hostname)), {
+        default: "",
+        description:
+            "Hostname of the backend API. Empty: api.<domain> in prod, api-<environment>.<domain> otherwise (one level below the domain, so Cloudflare's universal certificate covers it when proxied).",
+    }),
+
+    // The VPS
+    hostAddress: key(
+        text((v) => (isIpv4(v) || isIpv6(v) || isHostname(v) ? undefined : `expected an IPv4/IPv6 address or a DNS name, got ${JSON.stringify(v)}`)),
+        { description: "Public IPv4/IPv6 address or DNS name of the VPS." },
+    ),
+    hostSshPort: key(integer(1, 65535), { default: 22, description: "SSH port of the VPS." }),
+    hostSshUser: key(text(pattern(/^[a-z_][a-z0-9_-]{0,31}$/, "a Unix user name")), { default: "root", description: "SSH user: root, or a user with passwordless sudo." }),
+    hostSshPrivateKey: secretKey(text(secretCheck(sshPrivateKeyProblem, "a complete, unencrypted OpenSSH or PEM private key")), {
+        description: "OpenSSH private key (PEM/OpenSSH format) that logs in as hostSshUser.",
+    }),
+    hostSshHostKey: key(
+        text((v) => {
+            const why = sshHostKeyProblem(v);
+            return why ? `expected a public host key line such as \`ssh-ed25519 AAAA...\` (from ssh-keyscan), got ${why}` : undefined;
+        }),
+        { description: "The VPS's public SSH host key (`ssh-ed25519 AAAA...`), pinned: host key checking is never turned off." },
+    ),
+    hostMemoryMb: key(integer(512, 4194304), { default: 8192, description: "Memory of the VPS in MiB; container limits must fit inside it." }),
+    hostCpus: key(integer(1, 512), { default: 4, description: "vCPUs of the VPS; no container may be given more." }),
+    hostSwapMb: key(integer(0, 65536), { default: 2048, description: "Swap file the bootstrap creates, in MiB (0: none)." }),
+    hostLogMaxSizeMb: key(integer(1, 1024), { default: 10, description: "Docker json-file log rotation: size of one log file in MiB." }),
+    hostLogMaxFiles: key(integer(1, 100), { default: 5, description: "Docker json-file log rotation: files kept per container." }),
+
+    // Postgres
+    postgresImage: key(text(pinnedImage), { default: "postgres:15.18-bookworm", description: "Postgres image, pinned by version; its major must equal postgresMajorVersion." }),
+    postgresMajorVersion: key(integer(13, 18), { default: 15, description: "Postgres major version; must match the Supabase source so dump and restore tools agree." }),
+    postgresMaxConnections: key(integer(20, 10000), { default: 100, description: "max_connections of the server." }),
+    ...containerLimits("postgres", "Postgres", { memoryMb: 2048, cpus: "2" }, "; shared_buffers, effective_cache_size and work_mem are derived from it"),
+    postgresLogMinDurationMs: key(integer(-1, 3600000), { default: 500, description: "Slow-query log threshold (log_min_duration_statement) in ms; -1 disables." }),
+
+    // Pooler
+    poolerImage: key(text(pinnedImage), { default: "edoburu/pgbouncer:v1.24.1-p1", description: "PgBouncer image, pinned by version." }),
+    poolerDefaultPoolSize: key(integer(1, 10000), {
+        default: 10,
+        description: "PgBouncer default_pool_size: server connections per database/user pair; also the backend's DB_POOL_SIZE.",
+    }),
+    poolerMaxClientConn: key(integer(1, 100000), { default: 500, description: "PgBouncer max_client_conn." }),
+    ...containerLimits("pooler", "PgBouncer", { memoryMb: 128, cpus: "0.5" }),
+
+    // SuperTokens
+    supertokensImage: key(text(pinnedImage), { default: "registry.supertokens.io/supertokens/supertokens-postgresql:11.0.0", description: "SuperTokens Core image, pinned by version." }),
+    supertokensPoolSize: key(integer(1, 1000), { default: 10, description: "SuperTokens Core's own connection pool to Postgres (POSTGRESQL_CONNECTION_POOL_SIZE)." }),
+    ...containerLimits("supertokens", "SuperTokens Core", { memoryMb: 512, cpus: "1" }),
+
+    // Apps
+    backendImage: key(text(orEmpty(pinnedImage)), {
+        default: "",
+        description: "Backend image reference (registry/name:tag or @sha256 digest). Exactly one of backendImage and backendBuildContext.",
+    }),
+    backendBuildContext: key(text(), { default: "", description: "Directory with the backend's Dockerfile, built on the VPS. Exactly one of backendImage and backendBuildContext." }),
+    backendPort: key(integer(1, 65535), { default: 4000, description: "Port the NestJS backend listens on inside its container." }),
+    backendHealthPath: key(text(pattern(/^\/[^\s]*$/, "a path starting with /")), { default: "/health", description: "HTTP path that answers 200 when the backend is healthy." }),
+    ...containerLimits("backend", "backend", { memoryMb: 1024, cpus: "2" }),
+    backendSentryDsn: optionalSecretKey(text(), { description: "Optional Sentry DSN given to the backend as SENTRY_DSN." }),
+    frontendImage: key(text(orEmpty(pinnedImage)), { default: "", description: "Frontend image reference. Exactly one of frontendImage and frontendBuildContext." }),
+    frontendBuildContext: key(text(), { default: "", description: "Directory with the frontend's Dockerfile, built on the VPS. Exactly one of frontendImage and frontendBuildContext." }),
+    frontendPort: key(integer(1, 65535), { default: 3000, description: "Port the frontend listens on inside its container." }),
+    frontendHealthPath: key(text(pattern(/^\/[^\s]*$/, "a path starting with /")), { default: "/", description: "HTTP path that answers 200 when the frontend is healthy." }),
+    ...containerLimits("frontend", "frontend", { memoryMb: 512, cpus: "1" }),
+
+    // Proxy
+    proxyImage: key(text(pinnedImage), { default: "caddy:2.10.2-alpine", description: "Caddy image, pinned by version." }),
+    proxyTlsMode: key(oneOf(TLS_MODES), {
+        default: "origin-ca",
+        description:
+            "How Caddy gets certificates: origin-ca (a Cloudflare Origin CA certificate made as code, for proxied records), acme (Caddy's automatic HTTPS, for records that are not proxied) or internal (Caddy's own CA, for local and test stacks).",
+    }),
+    proxyAcmeEmail: key(text(orEmpty(pattern(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, "an e-mail address"))), { default: "", description: "Contact e-mail for the ACME account (acme mode); empty: none." }),
+    proxyHstsMaxAgeSeconds: key(integer(0, 63072000), { default: 31536000, description: "Strict-Transport-Security max-age sent on every response (0: no HSTS header)." }),
+    ...containerLimits("proxy", "Caddy", { memoryMb: 256, cpus: "1" }),
+
+    // DNS (Cloudflare) and the cutover
+    dnsZoneId: key(text(orEmpty(pattern(/^[0-9a-f]{32}$/, "a Cloudflare zone id (32 hex characters)"))), {
+        default: "",
+        description: "Cloudflare zone id of the domain (32 hex characters). Empty: DNS is not managed by this stack.",
+    }),
+    dnsTarget: key(oneOf(DNS_TARGETS), {
+        default: "legacy",
+        description: "Where the product's records point: legacy (the old hosts, dns.legacy*Target) or vps (this VPS). Flipping it is the cutover; flipping it back is the rollback.",
+    }),
+    dnsLegacyFrontendTarget: key(text(orEmpty(hostname)), {
+        default: "",
+        description: "Old host of the frontend (a CNAME target, e.g. the Railway domain), used while dnsTarget is legacy.",
+    }),
+    dnsLegacyApiTarget: key(text(orEmpty(hostname)), { default: "", description: "Old host of the API (a CNAME target, e.g. the Railway domain), used while dnsTarget is legacy." }),
+    dnsIpv4Address: key(text(orEmpty((v) => (isIpv4(v) ? undefined : `expected an IPv4 address, got ${JSON.stringify(v)}`))), {
+        default: "",
+        description: "IPv4 address the A records get with dnsTarget vps. Empty: hostAddress (which must then be an IPv4 address).",
+    }),
+    dnsProxied: key(flag(), { default: true, description: "Proxy the records through Cloudflare (a flip takes effect at the edge at once; TTL is automatic)." }),
+    dnsTtl: key(integer(60, 86400), { default: 300, description: "TTL in seconds of records that are not proxied (lower it to 60 a day before a cutover)." }),
+    dnsAllowUnverifiedCutover: key(flag(), {
+        default: false,
+        description: "Prod only: allow dnsTarget vps without a verified data migration in this stack. Loud in every preview.",
+    }),
+    dnsManageZoneSettings: key(flag(), {
+        default: false,
+        description: "Set the zone's SSL mode to Full (strict) (origin-ca mode). Off when the zone is shared with things this stack does not own.",
+    }),
+
+    // Host firewall
+    firewallEnabled: key(flag(), {
+        default: true,
+        description: "Apply the host firewall (nftables): default deny inbound, SSH from firewallAdminCidrs, 80/443 public; Docker-published ports cannot bypass it.",
+    }),
+    firewallAdminCidrs: key(list(cidrProblem, "IPv4/IPv6 network CIDRs such as 198.51.100.0/24"), {
+        default: [],
+        description: "CIDRs allowed to reach SSH. Empty: everywhere (a warning in every preview).",
+    }),
+    firewallCloudflareOnly: key(flag(), {
+        default: false,
+        description: "Accept 80/443 only from Cloudflare's published ranges (components/firewall/cloudflare-ips.txt); for proxied records.",
+    }),
+
+    // Data migration (Supabase -> this Postgres)
+    migrationRunId: key(text(orEmpty(pattern(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "letters, digits, dots, dashes or underscores (at most 64)"))), {
+        default: "",
+        description: "Set (or change) to run the migration dump -> restore -> verify once; unchanged, nothing re-runs. Empty: no migration in this stack.",
+    }),
+    migrationSourceDatabaseUrl: optionalSecretKey(text(postgresUrl), {
+        description: "postgresql:// URL of the Supabase database (direct or session pooler, port 5432). Required when migrationRunId is set.",
+    }),
+    migrationAuthSourceDatabaseUrl: optionalSecretKey(text(postgresUrl), {
+        description:
+            "postgresql:// URL of a database holding the SuperTokens Cloud core's tables (the export SuperTokens support sends, restored anywhere the VPS reaches). Set: the migration run also moves the auth data, password hashes and signing keys included, into the supertokens database.",
+    }),
+    migrationSchemas: key(text(pattern(/^[a-z_][a-z0-9_]*(,[a-z_][a-z0-9_]*)*$/, "comma-separated lower-case schema names")), {
+        default: "public",
+        description: "Comma-separated app schemas to move (pg-migrate's SCHEMAS).",
+    }),
+    migrationJobs: key(integer(1, 16), { default: 2, description: "Parallel jobs for dump, restore and verify." }),
+    migrationRls: key(oneOf(MIGRATION_RLS), {
+        default: "disable",
+        description: "Row level security of migrated tables: disable (the app is the only client) or keep-rewritten (policies kept, auth.* rewritten).",
+    }),
+    migrationForce: key(flag(), {
+        default: false,
+        description:
+            "Let a new run replace an app database that already has tables (the app database only, never the SuperTokens core's). Off: a second restore is refused and changes nothing.",
+    }),
+};
+
+export type ConfigKeyName = keyof typeof KEYS;
+
+/** Each key's typed value, inferred from its schema; optional secrets may be unset. */
+export type ConfigValues = {
+    [K in ConfigKeyName]: (typeof KEYS)[K] extends { optional: true } ? z.output<(typeof KEYS)[K]["schema"]> | undefined : z.output<(typeof KEYS)[K]["schema"]>;
+};
+
+/** The declarations as the docs generator and tests read them. */
+export const CONFIG_KEYS: readonly { key: ConfigKeyName; type: KeyType; description: string; default?: RawDefault; secret?: boolean; optional?: boolean }[] = (
+    Object.entries(KEYS) as [ConfigKeyName, KeySpec<unknown>][]
+).map(([name, spec]) => ({ key: name, type: spec.type, description: spec.description, default: spec.default, secret: spec.secret, optional: spec.optional }));
+
+// ---- Rules across keys ---------------------------------------------------------------
+
+interface Rule {
+    /** The key the user should change, named in the message. */
+    key: ConfigKeyName;
+    /** The keys the rule reads: it is checked only when each of them is fine on its own. */
+    inputs: ConfigKeyName[];
+    check: (v: ConfigValues) => string | undefined;
+}
+
+/** The hostnames the stack serves, from frontendHost and apiHost or their defaults. */
+function hostnames(v: Pick<ConfigValues, "environment" | "domain" | "frontendHost" | "apiHost">): { frontendHost: string; apiHost: string } {
+    const prod = v.environment === "prod";
+    return {
+        frontendHost: v.frontendHost || (prod ? v.domain : `${v.environment}.${v.domain}`),
+        apiHost: v.apiHost || (prod ? `api.${v.domain}` : `api-${v.environment}.${v.domain}`),
+    };
+}
+
+const memoryKeys = (Object.entries(KEYS) as [ConfigKeyName, KeySpec<unknown>][]).filter(([, spec]) => spec.containerMemory).map(([name]) => name);
+const cpuKeys = (Object.keys(KEYS) as ConfigKeyName[]).filter((name) => name.endsWith("Cpus") && name !== "hostCpus");
+
+/** The sum of every container's memory limit: each `<area>MemoryMb` key declared with containerLimits. */
+export function containerMemoryMb(v: ConfigValues): number {
+    return memoryKeys.reduce((sum, name) => sum + (v[name] as number), 0);
+}
+
+const appSource = (area: "backend" | "frontend"): Rule => ({
+    key: `${area}Image`,
+    inputs: [`${area}Image`, `${area}BuildContext`],
+    check: (v) => {
+        const hasImage = v[`${area}Image`] !== "";
+        if (hasImage !== (v[`${area}BuildContext`] !== "")) return undefined;
+        return `expected exactly one of ${area}Image and ${area}BuildContext, got ${hasImage ? "both" : "neither"}`;
+    },
+});
+
+const legacyTarget = (name: "dnsLegacyFrontendTarget" | "dnsLegacyApiTarget"): Rule => ({
+    key: name,
+    inputs: ["dnsZoneId", "dnsTarget", name],
+    check: (v) => (v.dnsZoneId !== "" && v.dnsTarget === "legacy" && v[name] === "" ? "required while dnsTarget is legacy (the old host to point at); got nothing" : undefined),
+});
+
+export const RULES: readonly Rule[] = [
+    {
+        key: "apiHost",
+        inputs: ["environment", "domain", "frontendHost", "apiHost"],
+        check: (v) => {
+            const { frontendHost, apiHost } = hostnames(v);
+            return frontendHost === apiHost ? `expected a hostname different from frontendHost, got ${JSON.stringify(apiHost)} for both` : undefined;
+        },
+    },
+    ...cpuKeys.map(
+        (name): Rule => ({
+            key: name,
+            inputs: [name, "hostCpus"],
+            check: (v) =>
+                (v[name] as number) > v.hostCpus
+                    ? `expected a number of CPUs greater than 0 and at most hostCpus (${v.hostCpus}), got ${JSON.stringify(String(v[name]))}`
+                    : undefined,
+        }),
+    ),
+    {
+        key: "postgresImage",
+        inputs: ["postgresImage", "postgresMajorVersion"],
+        check: (v) => {
+            const tagMajor = /^v?(\d+)/.exec(imageTag(v.postgresImage))?.[1];
+            return tagMajor !== undefined && Number(tagMajor) !== v.postgresMajorVersion
+                ? `expected an image of major version ${v.postgresMajorVersion} (postgresMajorVersion), got ${JSON.stringify(v.postgresImage)}`
+                : undefined;
+        },
+    },
+    {
+        key: "poolerDefaultPoolSize",
+        inputs: ["postgresMaxConnections", "supertokensPoolSize", "poolerDefaultPoolSize"],
+        check: (v) => {
+            const budget = v.postgresMaxConnections - RESERVED_CONNECTIONS - v.supertokensPoolSize;
+            return v.poolerDefaultPoolSize > budget
+                ? `expected at most ${budget} (postgresMaxConnections ${v.postgresMaxConnections} minus supertokensPoolSize ${v.supertokensPoolSize} minus ${RESERVED_CONNECTIONS} reserved), got ${v.poolerDefaultPoolSize}`
+                : undefined;
+        },
+    },
+    {
+        key: "hostMemoryMb",
+        inputs: ["hostMemoryMb", ...memoryKeys],
+        check: (v) => {
+            const total = containerMemoryMb(v);
+            return total > v.hostMemoryMb ? `expected at least the sum of the containers' memory limits (${total} MiB), got ${v.hostMemoryMb}` : undefined;
+        },
+    },
+    appSource("backend"),
+    appSource("frontend"),
+    {
+        key: "migrationSourceDatabaseUrl",
+        inputs: ["migrationRunId", "migrationSourceDatabaseUrl"],
+        check: (v) =>
+            v.migrationRunId !== "" && v.migrationSourceDatabaseUrl === undefined
+                ? "required when migrationRunId is set; set it with `pulumi config set --secret migrationSourceDatabaseUrl ...`"
+                : undefined,
+    },
+    legacyTarget("dnsLegacyFrontendTarget"),
+    legacyTarget("dnsLegacyApiTarget"),
+    {
+        key: "dnsIpv4Address",
+        inputs: ["dnsZoneId", "dnsTarget", "dnsIpv4Address", "hostAddress"],
+        check: (v) =>
+            v.dnsZoneId !== "" && v.dnsTarget === "vps" && v.dnsIpv4Address === "" && !isIpv4(v.hostAddress)
+                ? `required with dnsTarget vps when hostAddress is not an IPv4 address (${JSON.stringify(v.hostAddress)}); got nothing`
+                : undefined,
+    },
+    {
+        key: "dnsTarget",
+        inputs: ["dnsZoneId", "dnsTarget"],
+        check: (v) => (v.dnsZoneId === "" && v.dnsTarget === "vps" ? 'expected legacy while dnsZoneId is empty (no DNS to move), got "vps"' : undefined),
+    },
+    {
+        key: "dnsTarget",
+        inputs: ["environment", "dnsTarget", "migrationRunId", "dnsAllowUnverifiedCutover"],
+        check: (v) =>
+            v.environment === "prod" && v.dnsTarget === "vps" && v.migrationRunId === "" && !v.dnsAllowUnverifiedCutover
+                ? 'expected legacy until the data migration has been verified in this stack (set migrationRunId), or dnsAllowUnverifiedCutover: true; got "vps"'
+                : undefined,
+    },
+    {
+        key: "proxyTlsMode",
+        inputs: ["proxyTlsMode", "dnsZoneId", "dnsProxied"],
+        check: (v) => {
+            if (v.proxyTlsMode === "origin-ca" && v.dnsZoneId === "") return "origin-ca needs dnsZoneId (the certificate is issued for the zone); set dnsZoneId or use acme or internal";
+            if (v.proxyTlsMode === "origin-ca" && !v.dnsProxied) return "origin-ca needs dnsProxied: true (browsers do not trust Origin CA certificates); use acme for records that are not proxied";
+            if (v.proxyTlsMode === "acme" && v.dnsZoneId !== "" && v.dnsProxied) return "acme needs dnsProxied: false (the ACME challenge must reach Caddy directly); use origin-ca for proxied records";
+            return undefined;
+        },
+    },
+    {
+        key: "migrationForce",
+        inputs: ["migrationRunId", "migrationForce", "dnsTarget"],
+        check: (v) =>
+            v.migrationRunId !== "" && v.migrationForce && v.dnsTarget === "vps"
+                ? "expected false while dnsTarget is vps: a forced restore would replace the live database; got true"
+                : undefined,
+    },
+    {
+        key: "firewallCloudflareOnly",
+        inputs: ["firewallCloudflareOnly", "dnsProxied"],
+        check: (v) =>
+            v.firewallCloudflareOnly && !v.dnsProxied
+                ? "expected false while dnsProxied is false (visitors would come straight to the VPS and be dropped), got true"
+                : undefined,
+    },
+];
+
+// ---- Validation ------------------------------------------------------------------------
+
+export class ConfigError extends Error {
+    constructor(
+        public readonly problems: string[],
+        stack: string,
+    ) {
+        super(`Invalid configuration for stack ${stack}:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+        this.name = "ConfigError";
+    }
+}
+
+/** A default as the engine hands it over: text, lists as JSON. */
+const rawText = (value: RawDefault) => (Array.isArray(value) ? JSON.stringify(value) : String(value));
+
+/**
+ * Validates raw config (`key` without namespace -> string, as Pulumi stores it) and returns
+ * each key's typed value, or throws one ConfigError listing every problem. Pure.
+ */
+export function validateConfig(raw: Record<string, string>, secretKeys: ReadonlySet<string>, stack: string): ConfigValues {
+    const problems: string[] = [];
+    const refused = new Set<string>();
+    const problem = (name: string, message: string) => {
+        refused.add(name);
+        problems.push(`${PROJECT}:${name} (stack ${stack}): ${message.replaceAll(KEY, name)}`);
+    };
+    const specs = KEYS as Record<string, KeySpec<unknown>>;
+
+    for (const name of Object.keys(raw).sort()) {
+        if (!(name in specs)) problem(name, "unknown key; expected one of the keys declared in Pulumi.yaml (see INFRASTRUCTURE.md)");
+    }
+    const values: Record<string, unknown> = {};
+    for (const [name, spec] of Object.entries(specs)) {
+        const given = raw[name];
+        if (given === undefined && spec.default === undefined) {
+            if (!spec.optional) {
+                problem(name, `required (${spec.description.replace(/\.$/, "")}), got nothing; set it with \`pulumi config set ${spec.secret ? "--secret " : ""}${name} ...\``);
+            }
+            continue;
+        }
+        // Pulumi fills an unset optional key with its declared default "": that is "unset".
+        if (spec.optional && given === "") continue;
+        if (given !== undefined && spec.secret && !secretKeys.has(name)) {
+            problem(name, `expected a secret, got a plain value (set it with \`pulumi config set --secret ${name} ...\`)`);
+            continue;
+        }
+        const parsed = spec.schema.safeParse(given ?? rawText(spec.default as RawDefault));
+        if (parsed.success) values[name] = parsed.data;
+        else problem(name, parsed.error.issues[0].message);
+    }
+    for (const rule of RULES) {
+        if (rule.inputs.some((name) => refused.has(name))) continue;
+        const message = rule.check(values as ConfigValues);
+        if (message) problem(rule.key, message);
+    }
+    if (problems.length > 0) {
+        // Belt and braces: no message may carry a secret, whatever a check wrote.
+        const secrets = [...secretKeys].map((name) => raw[name]).filter((s): s is string => typeof s === "string" && s.length >= 4);
+        throw new ConfigError(
+            problems.map((p) => secrets.reduce((text, s) => text.replaceAll(s, "[secret]"), p)),
+            stack,
+        );
+    }
+    return values as ConfigValues;
+}
+
+// ---- The typed config the components read ------------------------------------------------
 
 export interface Limits {
     memoryMb: number;
@@ -132,370 +576,83 @@ export interface Limits {
 /** Where an app's image comes from: a registry reference or a build context. */
 export type ImageSource = { kind: "image"; ref: string } | { kind: "build"; context: string };
 
-export interface AppConfig {
-    source: ImageSource;
-    port: number;
-    healthPath: string;
-    limits: Limits;
-}
-
-/** The validated configuration. `S` is how secrets are carried: strings in the pure parser, Outputs in the stack. */
-export interface StackConfig<S = pulumi.Output<string>> {
-    stack: string;
-    environment: Environment;
-    domain: string;
-    frontendHost: string;
-    apiHost: string;
-    host: {
-        address: string;
-        sshPort: number;
-        sshUser: string;
-        sshPrivateKey: S;
-        sshHostKey: string;
-        memoryMb: number;
-        cpus: number;
-        swapMb: number;
-        logMaxSizeMb: number;
-        logMaxFiles: number;
+/** Groups the keys by component; `secret` wraps each secret value (a secret Output in the stack). */
+function assemble<S>(stack: string, v: ConfigValues, secret: (value: string) => S) {
+    const limits = (area: "postgres" | "pooler" | "supertokens" | "backend" | "frontend" | "proxy"): Limits => ({
+        memoryMb: v[`${area}MemoryMb`],
+        cpus: v[`${area}Cpus`],
+    });
+    const app = (area: "backend" | "frontend") => ({
+        source: (v[`${area}Image`] !== "" ? { kind: "image", ref: v[`${area}Image`] } : { kind: "build", context: v[`${area}BuildContext`] }) as ImageSource,
+        port: v[`${area}Port`],
+        healthPath: v[`${area}HealthPath`],
+        limits: limits(area),
+    });
+    const optionalSecret = (value: string | undefined) => (value === undefined ? undefined : secret(value));
+    return {
+        stack,
+        environment: v.environment,
+        domain: v.domain,
+        ...hostnames(v),
+        host: {
+            address: v.hostAddress,
+            sshPort: v.hostSshPort,
+            sshUser: v.hostSshUser,
+            sshPrivateKey: secret(v.hostSshPrivateKey),
+            sshHostKey: v.hostSshHostKey.trim(),
+            memoryMb: v.hostMemoryMb,
+            cpus: v.hostCpus,
+            swapMb: v.hostSwapMb,
+            logMaxSizeMb: v.hostLogMaxSizeMb,
+            logMaxFiles: v.hostLogMaxFiles,
+        },
+        postgres: {
+            image: v.postgresImage,
+            majorVersion: v.postgresMajorVersion,
+            maxConnections: v.postgresMaxConnections,
+            logMinDurationMs: v.postgresLogMinDurationMs,
+            limits: limits("postgres"),
+        },
+        pooler: { image: v.poolerImage, defaultPoolSize: v.poolerDefaultPoolSize, maxClientConn: v.poolerMaxClientConn, limits: limits("pooler") },
+        supertokens: { image: v.supertokensImage, poolSize: v.supertokensPoolSize, limits: limits("supertokens") },
+        backend: { ...app("backend"), sentryDsn: optionalSecret(v.backendSentryDsn) },
+        frontend: app("frontend"),
+        proxy: { image: v.proxyImage, tlsMode: v.proxyTlsMode, acmeEmail: v.proxyAcmeEmail, hstsMaxAgeSeconds: v.proxyHstsMaxAgeSeconds, limits: limits("proxy") },
+        dns: {
+            /** Empty: DNS not managed. */
+            zoneId: v.dnsZoneId,
+            target: v.dnsTarget,
+            legacyFrontendTarget: v.dnsLegacyFrontendTarget,
+            legacyApiTarget: v.dnsLegacyApiTarget,
+            ipv4Address: v.dnsIpv4Address,
+            proxied: v.dnsProxied,
+            ttl: v.dnsTtl,
+            allowUnverifiedCutover: v.dnsAllowUnverifiedCutover,
+            manageZoneSettings: v.dnsManageZoneSettings,
+        },
+        firewall: { enabled: v.firewallEnabled, adminCidrs: v.firewallAdminCidrs, cloudflareOnly: v.firewallCloudflareOnly },
+        migration:
+            v.migrationRunId === "" || v.migrationSourceDatabaseUrl === undefined
+                ? undefined
+                : {
+                      runId: v.migrationRunId,
+                      sourceDatabaseUrl: secret(v.migrationSourceDatabaseUrl),
+                      authSourceDatabaseUrl: optionalSecret(v.migrationAuthSourceDatabaseUrl),
+                      schemas: v.migrationSchemas,
+                      jobs: v.migrationJobs,
+                      rls: v.migrationRls,
+                      force: v.migrationForce,
+                  },
     };
-    postgres: {
-        image: string;
-        majorVersion: number;
-        maxConnections: number;
-        logMinDurationMs: number;
-        limits: Limits;
-    };
-    pooler: { image: string; defaultPoolSize: number; maxClientConn: number; limits: Limits };
-    supertokens: { image: string; poolSize: number; limits: Limits };
-    backend: AppConfig & { sentryDsn?: S };
-    frontend: AppConfig;
-    proxy: { image: string; tlsMode: TlsMode; acmeEmail: string; hstsMaxAgeSeconds: number; limits: Limits };
-    dns: {
-        /** Empty: DNS not managed. */
-        zoneId: string;
-        target: DnsTarget;
-        legacyFrontendTarget: string;
-        legacyApiTarget: string;
-        ipv4Address: string;
-        proxied: boolean;
-        ttl: number;
-        allowUnverifiedCutover: boolean;
-        manageZoneSettings: boolean;
-    };
-    firewall: { enabled: boolean; adminCidrs: string[]; cloudflareOnly: boolean };
-    migration?: { runId: string; sourceDatabaseUrl: S; authSourceDatabaseUrl?: S; schemas: string; jobs: number; rls: "disable" | "keep-rewritten"; force: boolean };
 }
 
-export class ConfigError extends Error {
-    constructor(public readonly problems: string[], stack: string) {
-        super(`Invalid configuration for stack ${stack}:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
-        this.name = "ConfigError";
-    }
-}
+/** The validated configuration, grouped by component. `S` is how secrets are carried: strings in the pure parser, Outputs in the stack. */
+export type StackConfig<S = pulumi.Output<string>> = ReturnType<typeof assemble<S>>;
+export type AppConfig = StackConfig["frontend"];
 
-const HOSTNAME = /^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$/;
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-const IPV6 = /^[0-9a-f:]+$/i;
-const HOST_KEY = /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,3}$/;
-const CPUS = /^\d+(\.\d+)?$/;
-// registry/path:tag or registry/path@sha256:<64 hex> (tag optional before the digest).
-const IMAGE_REF = /^[a-z0-9]+([._-][a-z0-9]+)*(:\d+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$/;
-
-/** True for a pinned image reference: a tag other than `latest`, or a digest. */
-export function isPinnedImage(ref: string): boolean {
-    if (!IMAGE_REF.test(ref)) return false;
-    if (ref.includes("@sha256:")) return true;
-    const lastSegment = ref.slice(ref.lastIndexOf("/") + 1);
-    const tag = lastSegment.includes(":") ? lastSegment.slice(lastSegment.indexOf(":") + 1) : "";
-    return tag !== "" && tag !== "latest";
-}
-
-/** The tag of an image reference (empty when it has none). */
-export function imageTag(ref: string): string {
-    const withoutDigest = ref.split("@")[0];
-    const lastSegment = withoutDigest.slice(withoutDigest.lastIndexOf("/") + 1);
-    return lastSegment.includes(":") ? lastSegment.slice(lastSegment.indexOf(":") + 1) : "";
-}
-
-/** An IPv4 or IPv6 CIDR such as 198.51.100.0/24 or 2001:db8::/32. */
-export function isCidr(value: string): boolean {
-    const [address, bits, extra] = value.split("/");
-    if (extra !== undefined || bits === undefined || !/^\d{1,3}$/.test(bits)) return false;
-    if (IPV4.test(address)) return Number(bits) <= 32;
-    return address.includes(":") && IPV6.test(address) && Number(bits) <= 128;
-}
-
-/** A lower-case DNS name with at least two labels and an alphabetic top-level label. */
-export function isHostname(value: string): boolean {
-    return HOSTNAME.test(value) && /[a-z]/.test(value.slice(value.lastIndexOf(".") + 1));
-}
-
-/**
- * Validates raw config (`key` without namespace -> string, as Pulumi stores it) and
- * returns the typed config, or throws one ConfigError listing every problem.
- * Pure: no Pulumi runtime, no I/O.
- */
+/** Validates raw config and groups it, secrets as plain strings. Pure: no Pulumi runtime, no I/O. */
 export function parseConfig(raw: Record<string, string>, secretKeys: ReadonlySet<string>, stack: string): StackConfig<string> {
-    const problems: string[] = [];
-    const name = (key: string) => `${PROJECT}:${key} (stack ${stack})`;
-    const problem = (key: string, message: string) => problems.push(`${name(key)}: ${message}`);
-    const declared = new Map(CONFIG_KEYS.map((k) => [k.key, k]));
-
-    for (const key of Object.keys(raw).sort()) {
-        if (!declared.has(key)) {
-            problem(key, "unknown key; expected one of the keys declared in Pulumi.yaml (see INFRASTRUCTURE.md)");
-        }
-    }
-
-    // Raw value or default; undefined when neither. Reports missing and secret problems.
-    const value = (key: string): string | undefined => {
-        const decl = declared.get(key);
-        if (!decl) throw new Error(`config key ${key} is not declared`);
-        const given = raw[key];
-        if (given === undefined) {
-            if (decl.default === undefined && !decl.optional) {
-                problem(key, `required (${decl.description.replace(/\.$/, "")}), got nothing; set it with \`pulumi config set ${decl.secret ? "--secret " : ""}${key} ...\``);
-            }
-            if (decl.default === undefined) return undefined;
-            return Array.isArray(decl.default) ? JSON.stringify(decl.default) : String(decl.default);
-        }
-        // Pulumi fills an unset optional key with its declared default "": that is "unset".
-        if (decl.optional && given === "") return undefined;
-        if (decl.secret && !secretKeys.has(key)) {
-            problem(key, `expected a secret, got a plain value (set it with \`pulumi config set --secret ${key} ...\`)`);
-            return undefined;
-        }
-        return given;
-    };
-
-    const str = (key: string, check?: (v: string) => string | undefined): string => {
-        const v = value(key);
-        if (v === undefined) return "";
-        const bad = check?.(v);
-        if (bad) problem(key, bad);
-        return v;
-    };
-    const int = (key: string, min: number, max: number): number => {
-        const v = value(key);
-        if (v === undefined) return 0;
-        if (!/^-?\d+$/.test(v.trim())) {
-            problem(key, `expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
-            return 0;
-        }
-        const n = Number(v);
-        if (n < min || n > max) problem(key, `expected an integer from ${min} to ${max}, got ${n}`);
-        return n;
-    };
-    const bool = (key: string): boolean => {
-        const v = value(key);
-        if (v === undefined) return false;
-        if (v !== "true" && v !== "false") {
-            problem(key, `expected true or false, got ${JSON.stringify(v)}`);
-            // The default, so that rules across keys do not pile on a second message.
-            return declared.get(key)?.default === true;
-        }
-        return v === "true";
-    };
-    const list = (key: string, check: (item: string) => boolean, what: string): string[] => {
-        const v = value(key);
-        if (v === undefined) return [];
-        let items: unknown;
-        try {
-            items = JSON.parse(v);
-        } catch {
-            items = undefined;
-        }
-        if (!Array.isArray(items) || !items.every((i) => typeof i === "string")) {
-            problem(key, `expected a list of ${what} (pulumi config set --path '${key}[0]' ...), got ${JSON.stringify(v)}`);
-            return [];
-        }
-        const bad = (items as string[]).filter((i) => !check(i));
-        if (bad.length > 0) problem(key, `expected a list of ${what}, got ${bad.map((b) => JSON.stringify(b)).join(", ")}`);
-        return items as string[];
-    };
-    const oneOf = <T extends string>(key: string, allowed: readonly T[]): T =>
-        str(key, (v) => (allowed.includes(v as T) ? undefined : `expected one of ${allowed.join(", ")}, got ${JSON.stringify(v)}`)) as T;
-    const secret = (key: string): string => value(key) ?? "";
-    const hostname = (v: string) => (isHostname(v) ? undefined : `expected a lower-case DNS hostname such as example.com, got ${JSON.stringify(v)}`);
-    const pinned = (v: string) =>
-        isPinnedImage(v) ? undefined : `expected an image pinned by version (name:tag, tag not latest, or @sha256 digest), got ${JSON.stringify(v)}`;
-    const limits = (area: string, hostCpus: number): Limits => {
-        const memoryMb = int(`${area}MemoryMb`, 64, 1048576);
-        const cpusRaw = str(`${area}Cpus`, (v) =>
-            !(CPUS.test(v) && Number(v) > 0 && Number(v) <= Math.max(hostCpus, 0.01))
-                ? `expected a number of CPUs greater than 0 and at most hostCpus (${hostCpus}), got ${JSON.stringify(v)}`
-                : !cpusStable(Number(v))
-                  ? `expected a CPU limit Docker keeps as given (0.1 or more, such as 0.5, 1 or 1.25), got ${JSON.stringify(v)}`
-                  : undefined,
-        );
-        return { memoryMb, cpus: Number(cpusRaw) || 0 };
-    };
-    const app = (area: "backend" | "frontend", hostCpus: number): AppConfig => {
-        const image = str(`${area}Image`, (v) => (v === "" ? undefined : pinned(v)));
-        const context = str(`${area}BuildContext`);
-        if ((image === "") === (context === "")) {
-            problems.push(
-                `${name(`${area}Image`)}: expected exactly one of ${area}Image and ${area}BuildContext, got ${image === "" ? "neither" : "both"}`,
-            );
-        }
-        const source: ImageSource = image !== "" ? { kind: "image", ref: image } : { kind: "build", context };
-        return {
-            source,
-            port: int(`${area}Port`, 1, 65535),
-            healthPath: str(`${area}HealthPath`, (v) => (/^\/[^\s]*$/.test(v) ? undefined : `expected a path starting with /, got ${JSON.stringify(v)}`)),
-            limits: limits(area, hostCpus),
-        };
-    };
-
-    const environment = oneOf("environment", ENVIRONMENTS);
-    const domain = str("domain", hostname);
-    const prod = environment === "prod";
-    const frontendHost = str("frontendHost", (v) => (v === "" ? undefined : hostname(v))) || (prod ? domain : `${environment}.${domain}`);
-    const apiHost = str("apiHost", (v) => (v === "" ? undefined : hostname(v))) || (prod ? `api.${domain}` : `api-${environment}.${domain}`);
-    if (frontendHost === apiHost && domain !== "") {
-        problem("apiHost", `expected a hostname different from frontendHost, got ${JSON.stringify(apiHost)} for both`);
-    }
-
-    const hostCpus = int("hostCpus", 1, 512);
-    const host = {
-        address: str("hostAddress", (v) =>
-            IPV4.test(v) || (v.includes(":") && IPV6.test(v)) || isHostname(v) ? undefined : `expected an IPv4/IPv6 address or a DNS name, got ${JSON.stringify(v)}`,
-        ),
-        sshPort: int("hostSshPort", 1, 65535),
-        sshUser: str("hostSshUser", (v) => (/^[a-z_][a-z0-9_-]{0,31}$/.test(v) ? undefined : `expected a Unix user name, got ${JSON.stringify(v)}`)),
-        sshPrivateKey: secret("hostSshPrivateKey"),
-        sshHostKey: str("hostSshHostKey", (v) =>
-            HOST_KEY.test(v.trim()) ? undefined : "expected a public host key line such as `ssh-ed25519 AAAA...` (from ssh-keyscan), got something else",
-        ).trim(),
-        memoryMb: int("hostMemoryMb", 512, 4194304),
-        cpus: hostCpus,
-        swapMb: int("hostSwapMb", 0, 65536),
-        logMaxSizeMb: int("hostLogMaxSizeMb", 1, 1024),
-        logMaxFiles: int("hostLogMaxFiles", 1, 100),
-    };
-    if (host.sshPrivateKey !== "" && !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(host.sshPrivateKey)) {
-        problem("hostSshPrivateKey", "expected an OpenSSH or PEM private key (-----BEGIN ... PRIVATE KEY-----), got something else");
-    }
-
-    const majorVersion = int("postgresMajorVersion", 13, 18);
-    const postgres = {
-        image: str("postgresImage", (v) => {
-            const bad = pinned(v);
-            if (bad) return bad;
-            const tagMajor = /^(\d+)/.exec(imageTag(v))?.[1];
-            return tagMajor !== undefined && Number(tagMajor) !== majorVersion
-                ? `expected an image of major version ${majorVersion} (postgresMajorVersion), got ${JSON.stringify(v)}`
-                : undefined;
-        }),
-        majorVersion,
-        maxConnections: int("postgresMaxConnections", 20, 10000),
-        logMinDurationMs: int("postgresLogMinDurationMs", -1, 3600000),
-        limits: limits("postgres", hostCpus),
-    };
-    const pooler = {
-        image: str("poolerImage", pinned),
-        defaultPoolSize: int("poolerDefaultPoolSize", 1, 10000),
-        maxClientConn: int("poolerMaxClientConn", 1, 100000),
-        limits: limits("pooler", hostCpus),
-    };
-    const supertokens = {
-        image: str("supertokensImage", pinned),
-        poolSize: int("supertokensPoolSize", 1, 1000),
-        limits: limits("supertokens", hostCpus),
-    };
-    const backend = { ...app("backend", hostCpus), sentryDsn: value("backendSentryDsn") };
-    const frontend = app("frontend", hostCpus);
-    const proxy = {
-        image: str("proxyImage", pinned),
-        tlsMode: oneOf("proxyTlsMode", TLS_MODES),
-        acmeEmail: str("proxyAcmeEmail", (v) => (v === "" || /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(v) ? undefined : `expected an e-mail address, got ${JSON.stringify(v)}`)),
-        hstsMaxAgeSeconds: int("proxyHstsMaxAgeSeconds", 0, 63072000),
-        limits: limits("proxy", hostCpus),
-    };
-
-    const dns = {
-        zoneId: str("dnsZoneId", (v) => (v === "" || /^[0-9a-f]{32}$/.test(v) ? undefined : `expected a Cloudflare zone id (32 hex characters), got ${JSON.stringify(v)}`)),
-        target: oneOf("dnsTarget", DNS_TARGETS),
-        legacyFrontendTarget: str("dnsLegacyFrontendTarget", (v) => (v === "" ? undefined : hostname(v))),
-        legacyApiTarget: str("dnsLegacyApiTarget", (v) => (v === "" ? undefined : hostname(v))),
-        ipv4Address: str("dnsIpv4Address", (v) => (v === "" || IPV4.test(v) ? undefined : `expected an IPv4 address, got ${JSON.stringify(v)}`)),
-        proxied: bool("dnsProxied"),
-        ttl: int("dnsTtl", 60, 86400),
-        allowUnverifiedCutover: bool("dnsAllowUnverifiedCutover"),
-        manageZoneSettings: bool("dnsManageZoneSettings"),
-    };
-    const firewall = {
-        enabled: bool("firewallEnabled"),
-        adminCidrs: list("firewallAdminCidrs", isCidr, "IPv4/IPv6 CIDRs such as 198.51.100.0/24"),
-        cloudflareOnly: bool("firewallCloudflareOnly"),
-    };
-    const runId = str("migrationRunId", (v) => (v === "" || /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(v) ? undefined : `expected letters, digits, dots, dashes or underscores (at most 64), got ${JSON.stringify(v)}`));
-    const migrationSource = value("migrationSourceDatabaseUrl");
-    const authSource = value("migrationAuthSourceDatabaseUrl");
-    const migrationSettings = {
-        runId,
-        sourceDatabaseUrl: migrationSource ?? "",
-        authSourceDatabaseUrl: authSource === "" ? undefined : authSource,
-        schemas: str("migrationSchemas", (v) => (/^[a-z_][a-z0-9_]*(,[a-z_][a-z0-9_]*)*$/.test(v) ? undefined : `expected comma-separated lower-case schema names, got ${JSON.stringify(v)}`)),
-        jobs: int("migrationJobs", 1, 16),
-        rls: oneOf("migrationRls", ["disable", "keep-rewritten"] as const),
-        force: bool("migrationForce"),
-    };
-    const migration = runId === "" ? undefined : migrationSettings;
-
-    // Cross-key rules, checked only when their inputs are individually valid.
-    const budget = postgres.maxConnections - RESERVED_CONNECTIONS - supertokens.poolSize;
-    if (postgres.maxConnections > 0 && pooler.defaultPoolSize > 0 && supertokens.poolSize > 0 && pooler.defaultPoolSize > budget) {
-        problem(
-            "poolerDefaultPoolSize",
-            `expected at most ${budget} (postgresMaxConnections ${postgres.maxConnections} minus supertokensPoolSize ${supertokens.poolSize} minus ${RESERVED_CONNECTIONS} reserved), got ${pooler.defaultPoolSize}`,
-        );
-    }
-    const containerMemory = [postgres, pooler, supertokens, backend, frontend, proxy].reduce((sum, s) => sum + s.limits.memoryMb, 0);
-    if (host.memoryMb > 0 && containerMemory > host.memoryMb) {
-        problem("hostMemoryMb", `expected at least the sum of the containers' memory limits (${containerMemory} MiB), got ${host.memoryMb}`);
-    }
-
-    if (migration && migrationSource === undefined && !problems.some((p) => p.startsWith(name("migrationSourceDatabaseUrl")))) {
-        problem("migrationSourceDatabaseUrl", "required when migrationRunId is set; set it with `pulumi config set --secret migrationSourceDatabaseUrl ...`");
-    }
-    for (const [key, url] of [["migrationSourceDatabaseUrl", migrationSource], ["migrationAuthSourceDatabaseUrl", authSource]] as const) {
-        if (url !== undefined && url !== "" && !/^postgres(ql)?:\/\/[^/\s]+\/[^\s]+$/.test(url)) {
-            problem(key, "expected a postgresql://user:password@host:port/database URL, got something else");
-        }
-    }
-    if (dns.zoneId !== "") {
-        if (dns.target === "legacy") {
-            for (const key of ["dnsLegacyFrontendTarget", "dnsLegacyApiTarget"] as const) {
-                if (raw[key] === undefined || raw[key] === "") problem(key, "required while dnsTarget is legacy (the old host to point at); got nothing");
-            }
-        }
-        if (dns.target === "vps" && dns.ipv4Address === "" && !IPV4.test(host.address)) {
-            problem("dnsIpv4Address", `required with dnsTarget vps when hostAddress is not an IPv4 address (${JSON.stringify(host.address)}); got nothing`);
-        }
-    } else if (dns.target === "vps") {
-        problem("dnsTarget", "expected legacy while dnsZoneId is empty (no DNS to move), got \"vps\"");
-    }
-    if (environment === "prod" && dns.target === "vps" && !migration && !dns.allowUnverifiedCutover) {
-        problem("dnsTarget", "expected legacy until the data migration has been verified in this stack (set migrationRunId), or dnsAllowUnverifiedCutover: true; got \"vps\"");
-    }
-    if (proxy.tlsMode === "origin-ca" && dns.zoneId === "") {
-        problem("proxyTlsMode", "origin-ca needs dnsZoneId (the certificate is issued for the zone); set dnsZoneId or use acme or internal");
-    } else if (proxy.tlsMode === "origin-ca" && !dns.proxied) {
-        problem("proxyTlsMode", "origin-ca needs dnsProxied: true (browsers do not trust Origin CA certificates); use acme for records that are not proxied");
-    }
-    if (proxy.tlsMode === "acme" && dns.zoneId !== "" && dns.proxied) {
-        problem("proxyTlsMode", "acme needs dnsProxied: false (the ACME challenge must reach Caddy directly); use origin-ca for proxied records");
-    }
-    if (migration?.force && dns.target === "vps") {
-        problem("migrationForce", "expected false while dnsTarget is vps: a forced restore would replace the live database; got true");
-    }
-    if (firewall.cloudflareOnly && !dns.proxied) {
-        problem("firewallCloudflareOnly", "expected false while dnsProxied is false (visitors would come straight to the VPS and be dropped), got true");
-    }
-
-    if (problems.length > 0) throw new ConfigError(problems, stack);
-    return { stack, environment, domain, frontendHost, apiHost, host, postgres, pooler, supertokens, backend, frontend, proxy, dns, firewall, migration };
+    return assemble(stack, validateConfig(raw, secretKeys, stack), (s) => s);
 }
 
 /** The SDK knows which keys were set with --secret but keeps the function out of its typings. */
@@ -516,19 +673,9 @@ export function loadConfig(): StackConfig {
     const secretKeys = new Set<string>();
     for (const [fullKey, v] of Object.entries(pulumi.runtime.allConfig())) {
         if (!fullKey.startsWith(prefix)) continue;
-        const key = fullKey.slice(prefix.length);
-        raw[key] = v;
-        if (isConfigSecret(fullKey)) secretKeys.add(key);
+        const name = fullKey.slice(prefix.length);
+        raw[name] = v;
+        if (isConfigSecret(fullKey)) secretKeys.add(name);
     }
-    const cfg = parseConfig(raw, secretKeys, stack);
-    return {
-        ...cfg,
-        host: { ...cfg.host, sshPrivateKey: pulumi.secret(cfg.host.sshPrivateKey) },
-        backend: { ...cfg.backend, sentryDsn: cfg.backend.sentryDsn === undefined ? undefined : pulumi.secret(cfg.backend.sentryDsn) },
-        migration: cfg.migration && {
-            ...cfg.migration,
-            sourceDatabaseUrl: pulumi.secret(cfg.migration.sourceDatabaseUrl),
-            authSourceDatabaseUrl: cfg.migration.authSourceDatabaseUrl === undefined ? undefined : pulumi.secret(cfg.migration.authSourceDatabaseUrl),
-        },
-    };
+    return assemble(stack, validateConfig(raw, secretKeys, stack), (s) => pulumi.secret(s));
 }

@@ -2,10 +2,12 @@
 // every problem at once, and nothing but the stack itself is registered.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import { ConfigError, parseConfig } from "../config";
-import { committedConfig, StackConfigInput } from "../tools/graph";
+import { CONFIG_KEYS, ConfigError, containerMemoryMb, parseConfig, validateConfig } from "../config";
+import { buildGraph, committedConfig, StackConfigInput } from "../tools/graph";
 
 const STACK = "staging";
 const K = "byte-runner-infra:";
@@ -32,13 +34,32 @@ function configWith(...mutations: Mutation[]): StackConfigInput {
     return c;
 }
 
+// Real keys, made here: a value must be what it claims to be, not only shaped like it.
+const keyDir = fs.mkdtempSync(path.join(os.tmpdir(), "config-test-keys-"));
+function sshKey(name: string, ...args: string[]): { privateKey: string; publicKey: string } {
+    const file = path.join(keyDir, name);
+    const made = spawnSync("ssh-keygen", ["-q", "-C", "", "-f", file, ...args], { encoding: "utf8" });
+    assert.equal(made.status, 0, `ssh-keygen (openssh-client) must be installed: ${made.stderr ?? made.error}`);
+    return { privateKey: fs.readFileSync(file, "utf8"), publicKey: fs.readFileSync(`${file}.pub`, "utf8").trim() };
+}
+const ed25519 = sshKey("ed25519", "-t", "ed25519", "-N", "");
+const encrypted = sshKey("encrypted", "-t", "ed25519", "-N", "a passphrase");
+fs.rmSync(keyDir, { recursive: true, force: true });
+const [, ed25519Blob] = ed25519.publicKey.split(" ");
+/** The private key with its second-to-last line of base64 gone, as a bad copy and paste leaves it. */
+const truncatedKey = (() => {
+    const lines = ed25519.privateKey.trim().split("\n");
+    lines.splice(lines.length - 2, 1);
+    return `${lines.join("\n")}\n`;
+})();
+
 const cases: [string, Mutation[], string[]][] = [
     ["missing domain", [unset("domain")], [`${K}domain (stack staging): required (The product's apex domain, e.g. byte-runner.app), got nothing; set it with \`pulumi config set domain ...\``]],
     ["missing host address", [unset("hostAddress")], [`${K}hostAddress (stack staging): required (Public IPv4/IPv6 address or DNS name of the VPS), got nothing; set it with \`pulumi config set hostAddress ...\``]],
     ["missing ssh private key", [unset("hostSshPrivateKey")], [`${K}hostSshPrivateKey (stack staging): required (OpenSSH private key (PEM/OpenSSH format) that logs in as hostSshUser), got nothing; set it with \`pulumi config set --secret hostSshPrivateKey ...\``]],
     ["missing environment", [unset("environment")], [`${K}environment (stack staging): required (Which environment this stack is: prod, staging or local (hostnames and NODE_ENV follow from it)), got nothing; set it with \`pulumi config set environment ...\``]],
     ["plain value where a secret is required", [plain("hostSshPrivateKey")], [`${K}hostSshPrivateKey (stack staging): expected a secret, got a plain value (set it with \`pulumi config set --secret hostSshPrivateKey ...\`)`]],
-    ["secret that is not a private key", [set("hostSshPrivateKey", "hunter2")], [`${K}hostSshPrivateKey (stack staging): expected an OpenSSH or PEM private key (-----BEGIN ... PRIVATE KEY-----), got something else`]],
+    ["secret that is not a private key", [set("hostSshPrivateKey", "hunter2")], [`${K}hostSshPrivateKey (stack staging): expected a complete, unencrypted OpenSSH or PEM private key, got something that is not a private key (-----BEGIN ... PRIVATE KEY----- ... -----END ... PRIVATE KEY-----)`]],
     ["unknown environment", [set("environment", "production")], [`${K}environment (stack staging): expected one of prod, staging, local, got "production"`]],
     ["domain with an underscore", [set("domain", "byte_runner.app")], [`${K}domain (stack staging): expected a lower-case DNS hostname such as example.com, got "byte_runner.app"`]],
     ["domain without a dot", [set("domain", "localhost")], [`${K}domain (stack staging): expected a lower-case DNS hostname such as example.com, got "localhost"`]],
@@ -49,19 +70,24 @@ const cases: [string, Mutation[], string[]][] = [
     ["ssh port too large", [set("hostSshPort", "70000")], [`${K}hostSshPort (stack staging): expected an integer from 1 to 65535, got 70000`]],
     ["ssh port that is a word", [set("hostSshPort", "twenty-two")], [`${K}hostSshPort (stack staging): expected an integer from 1 to 65535, got "twenty-two"`]],
     ["backend port with a fraction", [set("backendPort", "4000.5")], [`${K}backendPort (stack staging): expected an integer from 1 to 65535, got "4000.5"`]],
-    ["host key that is no key", [set("hostSshHostKey", "not a key")], [`${K}hostSshHostKey (stack staging): expected a public host key line such as \`ssh-ed25519 AAAA...\` (from ssh-keyscan), got something else`]],
+    ["private key cut short", [setSecret("hostSshPrivateKey", truncatedKey)], [`${K}hostSshPrivateKey (stack staging): expected a complete, unencrypted OpenSSH or PEM private key, got an OpenSSH private key cut short or with bytes after its end`]],
+    ["private key behind a passphrase", [setSecret("hostSshPrivateKey", encrypted.privateKey)], [`${K}hostSshPrivateKey (stack staging): expected a complete, unencrypted OpenSSH or PEM private key, got an encrypted private key (nothing can type its passphrase): remove the passphrase with ssh-keygen -p`]],
+    ["host key whose key is of another type than it names", [set("hostSshHostKey", `ssh-rsa ${ed25519Blob}`)], [`${K}hostSshHostKey (stack staging): expected a public host key line such as \`ssh-ed25519 AAAA...\` (from ssh-keyscan), got a line that names ssh-rsa over a key of type "ssh-ed25519"`]],
+    ["host key cut short", [set("hostSshHostKey", `ssh-ed25519 ${Buffer.from(ed25519Blob, "base64").subarray(0, 40).toString("base64")}`)], [`${K}hostSshHostKey (stack staging): expected a public host key line such as \`ssh-ed25519 AAAA...\` (from ssh-keyscan), got an ssh-ed25519 key without its 32 bytes of key`]],
+    ["host CPUs with a fraction (blames hostCpus only, not every CPU limit)", [set("hostCpus", "1.5")], [`${K}hostCpus (stack staging): expected an integer from 1 to 512, got "1.5"`]],
+    ["host key that is no key", [set("hostSshHostKey", "not a key")], [`${K}hostSshHostKey (stack staging): expected a public host key line such as \`ssh-ed25519 AAAA...\` (from ssh-keyscan), got something that is not \`type base64\` as ssh-keyscan prints it`]],
     ["ssh user with a space", [set("hostSshUser", "deploy user")], [`${K}hostSshUser (stack staging): expected a Unix user name, got "deploy user"`]],
     ["pool size 0", [set("poolerDefaultPoolSize", "0")], [`${K}poolerDefaultPoolSize (stack staging): expected an integer from 1 to 10000, got 0`]],
     ["pool size above max_connections", [set("poolerDefaultPoolSize", "60")], [`${K}poolerDefaultPoolSize (stack staging): expected at most 45 (postgresMaxConnections 60 minus supertokensPoolSize 10 minus 5 reserved), got 60`]],
     ["both image and build context", [set("backendBuildContext", "../byte-runner/backend")], [`${K}backendImage (stack staging): expected exactly one of backendImage and backendBuildContext, got both`]],
     ["neither image nor build context", [unset("frontendImage")], [`${K}frontendImage (stack staging): expected exactly one of frontendImage and frontendBuildContext, got neither`]],
-    ["image tagged latest", [set("backendImage", "ghcr.io/byte-runner/backend:latest")], [`${K}backendImage (stack staging): expected an image pinned by version (name:tag, tag not latest, or @sha256 digest), got "ghcr.io/byte-runner/backend:latest"`]],
-    ["untagged image", [set("supertokensImage", "registry.supertokens.io/supertokens/supertokens-postgresql")], [`${K}supertokensImage (stack staging): expected an image pinned by version (name:tag, tag not latest, or @sha256 digest), got "registry.supertokens.io/supertokens/supertokens-postgresql"`]],
+    ["image tagged latest", [set("backendImage", "ghcr.io/byte-runner/backend:latest")], [`${K}backendImage (stack staging): expected an image pinned to a version (a tag with a version in it such as 1.2.3, not latest, or an @sha256 digest), got "ghcr.io/byte-runner/backend:latest"`]],
+    ["untagged image", [set("supertokensImage", "registry.supertokens.io/supertokens/supertokens-postgresql")], [`${K}supertokensImage (stack staging): expected an image pinned to a version (a tag with a version in it such as 1.2.3, not latest, or an @sha256 digest), got "registry.supertokens.io/supertokens/supertokens-postgresql"`]],
     ["postgres image of another major", [set("postgresImage", "postgres:16.4")], [`${K}postgresImage (stack staging): expected an image of major version 15 (postgresMajorVersion), got "postgres:16.4"`]],
     ["postgres major out of range", [set("postgresMajorVersion", "12"), set("postgresImage", "postgres:12.20")], [`${K}postgresMajorVersion (stack staging): expected an integer from 13 to 18, got 12`]],
     ["unknown key", [set("pooler.poolSize", "20")], [`${K}pooler.poolSize (stack staging): unknown key; expected one of the keys declared in Pulumi.yaml (see INFRASTRUCTURE.md)`]],
     ["more CPUs than the host has", [set("postgresCpus", "4")], [`${K}postgresCpus (stack staging): expected a number of CPUs greater than 0 and at most hostCpus (2), got "4"`]],
-    ["CPUs that are no number", [set("backendCpus", "two")], [`${K}backendCpus (stack staging): expected a number of CPUs greater than 0 and at most hostCpus (2), got "two"`]],
+    ["CPUs that are no number", [set("backendCpus", "two")], [`${K}backendCpus (stack staging): expected a decimal number of CPUs greater than 0, got "two"`]],
     ["a CPU limit Docker would change", [set("backendCpus", "0.05")], [`${K}backendCpus (stack staging): expected a CPU limit Docker keeps as given (0.1 or more, such as 0.5, 1 or 1.25), got "0.05"`]],
     ["limits that do not fit the host", [set("hostMemoryMb", "2048")], [`${K}hostMemoryMb (stack staging): expected at least the sum of the containers' memory limits (3072 MiB), got 2048`]],
     ["unknown TLS mode", [set("proxyTlsMode", "letsencrypt")], [`${K}proxyTlsMode (stack staging): expected one of origin-ca, acme, internal, got "letsencrypt"`]],
@@ -70,8 +96,11 @@ const cases: [string, Mutation[], string[]][] = [
     ["legacy target missing while DNS points at the old hosts", [unset("dnsLegacyApiTarget")], [`${K}dnsLegacyApiTarget (stack staging): required while dnsTarget is legacy (the old host to point at); got nothing`]],
     ["legacy target that is no hostname", [set("dnsLegacyFrontendTarget", "https://x.up.railway.app")], [`${K}dnsLegacyFrontendTarget (stack staging): expected a lower-case DNS hostname such as example.com, got "https://x.up.railway.app"`]],
     ["a flag that is no boolean", [set("dnsProxied", "yes")], [`${K}dnsProxied (stack staging): expected true or false, got "yes"`]],
-    ["admin CIDR with a bad prefix", [set("firewallAdminCidrs", '["198.51.100.0/24","10.0.0.0/33"]')], [`${K}firewallAdminCidrs (stack staging): expected a list of IPv4/IPv6 CIDRs such as 198.51.100.0/24, got "10.0.0.0/33"`]],
-    ["admin CIDRs that are no list", [set("firewallAdminCidrs", "198.51.100.0/24")], [`${K}firewallAdminCidrs (stack staging): expected a list of IPv4/IPv6 CIDRs such as 198.51.100.0/24 (pulumi config set --path 'firewallAdminCidrs[0]' ...), got "198.51.100.0/24"`]],
+    ["admin CIDR with a bad prefix", [set("firewallAdminCidrs", '["198.51.100.0/24","10.0.0.0/33"]')], [`${K}firewallAdminCidrs (stack staging): expected a list of IPv4/IPv6 network CIDRs such as 198.51.100.0/24, got "10.0.0.0/33" (prefix longer than 32)`]],
+    ["admin CIDR with host bits set", [set("firewallAdminCidrs", '["10.0.0.1/8"]')], [`${K}firewallAdminCidrs (stack staging): expected a list of IPv4/IPv6 network CIDRs such as 198.51.100.0/24, got "10.0.0.1/8" (host bits set: a network address has them all zero)`]],
+    ["IPv6 admin CIDR with host bits set", [set("firewallAdminCidrs", '["2001:db8::/32","2001:db8::1/32"]')], [`${K}firewallAdminCidrs (stack staging): expected a list of IPv4/IPv6 network CIDRs such as 198.51.100.0/24, got "2001:db8::1/32" (host bits set: a network address has them all zero)`]],
+    ["image tag that names no version", [set("proxyImage", "caddy:alpine")], [`${K}proxyImage (stack staging): expected an image pinned to a version (a tag with a version in it such as 1.2.3, not latest, or an @sha256 digest), got "caddy:alpine"`]],
+    ["admin CIDRs that are no list", [set("firewallAdminCidrs", "198.51.100.0/24")], [`${K}firewallAdminCidrs (stack staging): expected a list of IPv4/IPv6 network CIDRs such as 198.51.100.0/24 (pulumi config set --path 'firewallAdminCidrs[0]' ...), got "198.51.100.0/24"`]],
     ["ACME behind the Cloudflare proxy", [set("proxyTlsMode", "acme")], [`${K}proxyTlsMode (stack staging): acme needs dnsProxied: false (the ACME challenge must reach Caddy directly); use origin-ca for proxied records`]],
     ["Origin CA without a zone", [set("dnsZoneId", "")], [`${K}proxyTlsMode (stack staging): origin-ca needs dnsZoneId (the certificate is issued for the zone); set dnsZoneId or use acme or internal`]],
     ["Cloudflare-only firewall with records not proxied", [set("dnsProxied", "false"), set("proxyTlsMode", "acme")], [`${K}firewallCloudflareOnly (stack staging): expected false while dnsProxied is false (visitors would come straight to the VPS and be dropped), got true`]],
@@ -79,7 +108,7 @@ const cases: [string, Mutation[], string[]][] = [
     ["migration without a source", [set("migrationRunId", "2026-12-01")], [`${K}migrationSourceDatabaseUrl (stack staging): required when migrationRunId is set; set it with \`pulumi config set --secret migrationSourceDatabaseUrl ...\``]],
     ["migration source in plain text", [set("migrationRunId", "r1"), set("migrationSourceDatabaseUrl", "postgresql://postgres:pw@db.example.supabase.co:5432/postgres")], [`${K}migrationSourceDatabaseUrl (stack staging): expected a secret, got a plain value (set it with \`pulumi config set --secret migrationSourceDatabaseUrl ...\`)`]],
     ["SuperTokens source in plain text", [set("migrationRunId", "r1"), setSecret("migrationSourceDatabaseUrl", "postgresql://postgres.ref:pw@pooler.supabase.com:5432/postgres"), set("migrationAuthSourceDatabaseUrl", "postgresql://st:pw@10.0.0.9:5432/export")], [`${K}migrationAuthSourceDatabaseUrl (stack staging): expected a secret, got a plain value (set it with \`pulumi config set --secret migrationAuthSourceDatabaseUrl ...\`)`]],
-    ["SuperTokens source that is no URL", [set("migrationRunId", "r1"), setSecret("migrationSourceDatabaseUrl", "postgresql://postgres.ref:pw@pooler.supabase.com:5432/postgres"), setSecret("migrationAuthSourceDatabaseUrl", "mysql://st:pw@10.0.0.9/export")], [`${K}migrationAuthSourceDatabaseUrl (stack staging): expected a postgresql://user:password@host:port/database URL, got something else`]],
+    ["SuperTokens source that is no URL", [set("migrationRunId", "r1"), setSecret("migrationSourceDatabaseUrl", "postgresql://postgres.ref:pw@pooler.supabase.com:5432/postgres"), setSecret("migrationAuthSourceDatabaseUrl", "mysql://st:pw@10.0.0.9/export")], [`${K}migrationAuthSourceDatabaseUrl (stack staging): expected a postgresql://user:password@host:port/database URL, got a URL that is not postgresql://`]],
     ["slow-query threshold below -1", [set("postgresLogMinDurationMs", "-5")], [`${K}postgresLogMinDurationMs (stack staging): expected an integer from -1 to 3600000, got -5`]],
     ["health path without a slash", [set("backendHealthPath", "health")], [`${K}backendHealthPath (stack staging): expected a path starting with /, got "health"`]],
     [
@@ -135,6 +164,19 @@ describe("config validation", () => {
             for (const k of c.secretKeys) assert.ok(!error.message.includes(c.values[k]), `message leaks ${k}`);
         });
     }
+
+    it("budgets memory for exactly the containers the program declares", async () => {
+        for (const stack of ["staging", "prod"]) {
+            const c = committedConfig(stack);
+            const values = validateConfig(c.values, new Set(c.secretKeys), stack);
+            const graph = await buildGraph(stack, c);
+            const containers = graph.resources.filter((r) => r.type === "docker:index/container:Container");
+            const declared = CONFIG_KEYS.filter((k) => k.key.endsWith("MemoryMb") && k.key !== "hostMemoryMb").map((k) => values[k.key] as number);
+            // One limit key per container: a container whose limit the budget does not count fails here.
+            assert.deepEqual(containers.map((r) => Number(r.inputs.memory)).sort(), [...declared].sort(), stack);
+            assert.equal(containerMemoryMb(values), declared.reduce((a, b) => a + b, 0));
+        }
+    });
 
     it("stops the program before any resource is registered", () => {
         const configs = cases.map(([, mutations]) => configWith(...mutations));

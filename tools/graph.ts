@@ -2,6 +2,7 @@
 // committed config and placeholder secrets, and records every resource registered:
 // type, name, parent, dependencies, provider and inputs, secrets shown as "[secret]".
 // `npm run graph -- <stack>` prints it; the tests assert on it. No engine, no network.
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -48,7 +49,8 @@ export interface StackConfigInput {
     secretKeys: string[];
 }
 
-export const PLACEHOLDER_SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nplaceholder-ssh-key-for-offline-graphs\n-----END OPENSSH PRIVATE KEY-----\n";
+/** A complete private key (config refuses anything less), made afresh per process: it logs in nowhere. */
+export const PLACEHOLDER_SSH_KEY = crypto.generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem" }).toString();
 
 /** A stack's committed config, with each `secure:` value replaced by a placeholder. */
 export function committedConfig(stack: string): StackConfigInput {

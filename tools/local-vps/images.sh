@@ -25,8 +25,8 @@ declare -A IMAGE_REFS=(
     [postgres]=byte-runner-local/postgres:15
     [pgbouncer]=byte-runner-local/pgbouncer:1.18
     [caddy]=byte-runner-local/caddy:2.6
-    [backend]=byte-runner-local/backend:standin
-    [frontend]=byte-runner-local/frontend:standin
+    [backend]=byte-runner-local/backend:1-standin
+    [frontend]=byte-runner-local/frontend:1-standin
     [supertokens - standin]=byte-runner-local/supertokens-standin:1
 )
 IMAGE_ORDER=(postgres pgbouncer caddy backend frontend supertokens-standin)
