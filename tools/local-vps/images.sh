@@ -78,7 +78,7 @@ build_base() {
     if [[ ! -s "${tarball}" ]]; then
         command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
         mirror="$(debian_mirror)"
-        log "debootstrap --variant=minbase bookworm from ${mirror} (about 30 s)"
+        log "debootstrap --variant=minbase bookworm from this machine's apt mirror (about 30 s)"
         rm -rf "${rootfs}"
         mkdir -p "$(dirname "${rootfs}")"
         debootstrap --variant=minbase bookworm "${rootfs}" "${mirror}" >"${cache_dir}/debootstrap.log" 2>&1 || {
