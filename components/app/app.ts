@@ -33,14 +33,11 @@ export class AppService extends pulumi.ComponentResource {
     /** `host:port` other containers and the proxy use. */
     public readonly upstream: string;
     public readonly clearEnv: Record<string, pulumi.Input<string>>;
-    /** Names of the secret variables (their values stay secret). */
-    public readonly secretEnvNames: string[];
 
     constructor(name: string, args: AppServiceArgs, opts?: pulumi.ComponentResourceOptions) {
         super("byte-runner:app:AppService", name, {}, opts);
         this.upstream = `${args.serviceName}:${args.port}`;
         this.clearEnv = { ...args.clearEnv, PORT: String(args.port) };
-        this.secretEnvNames = Object.keys(args.secretEnv).sort();
         const networks: NetworkAttachment[] = args.networks.map((n) => ({ name: n, aliases: [args.serviceName] }));
         this.container = serviceContainer(
             name,

@@ -6,6 +6,10 @@ import { serviceImage } from "../shared/image";
 import { ORIGIN_CERT_FILE, ORIGIN_KEY_FILE, Route, caddyfile } from "./caddyfile";
 import { childOf } from "../shared/options";
 
+/** The only ports published on the VPS (HTTP and HTTPS, TCP); the host firewall opens exactly these. */
+export const PROXY_PORTS = [80, 443] as const;
+
+/** Every value comes from config or index.ts; none has a default here. */
 export interface ProxyArgs {
     /** Pinned Caddy image. */
     image: string;
@@ -14,13 +18,14 @@ export interface ProxyArgs {
     routes: Route[];
     /** origin-ca, acme or internal. */
     tlsMode: TlsMode;
-    acmeEmail?: string;
+    /** ACME account e-mail; "" for none. */
+    acmeEmail: string;
     /** The Origin CA certificate and key (origin-ca mode); the key is a secret. */
     originCertificate?: { certificatePem: pulumi.Input<string>; privateKeyPem: pulumi.Input<string> };
     /** Hostnames that only redirect (www -> apex). */
-    redirects?: { from: string; to: string }[];
-    /** HSTS max-age; default one year. */
-    hstsMaxAgeSeconds?: number;
+    redirects: { from: string; to: string }[];
+    /** HSTS max-age in seconds; 0 sends no header. */
+    hstsMaxAgeSeconds: number;
     limits: Limits;
     logRotation: LogRotation;
 }
@@ -45,7 +50,7 @@ export class Proxy extends pulumi.ComponentResource {
             redirects: args.redirects,
             tlsMode: args.tlsMode,
             acmeEmail: args.acmeEmail,
-            hstsMaxAgeSeconds: args.hstsMaxAgeSeconds ?? 31536000,
+            hstsMaxAgeSeconds: args.hstsMaxAgeSeconds,
         });
         const certificateUploads = args.originCertificate
             ? [
@@ -68,11 +73,8 @@ export class Proxy extends pulumi.ComponentResource {
                 command: ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"],
                 clearEnv: { XDG_DATA_HOME: "/data", XDG_CONFIG_HOME: "/config" },
                 uploads: [{ file: "/etc/caddy/Caddyfile", content: this.caddyfile, permissions: "0644" }, ...certificateUploads],
-                ports: [
-                    { internal: 80, external: 80, protocol: "tcp" },
-                    // TCP only: the host firewall opens TCP 80/443 (no HTTP/3 over UDP).
-                    { internal: 443, external: 443, protocol: "tcp" },
-                ],
+                // TCP only: the host firewall opens TCP 80/443 (no HTTP/3 over UDP).
+                ports: PROXY_PORTS.map((port) => ({ internal: port, external: port, protocol: "tcp" })),
                 volumes: [{ volumeName: this.dataVolume.name, containerPath: "/data" }],
                 // busybox wget in the official image, curl in others.
                 healthcheck: [

@@ -13,8 +13,8 @@ export interface SuperTokensArgs {
     internalNetwork: pulumi.Input<string>;
     /** postgresql:// URL of its own database and role (secret). */
     databaseUrl: pulumi.Input<string>;
-    /** Its connection pool to Postgres. Default 10, the core's own default. */
-    poolSize?: number;
+    /** Its connection pool to Postgres (supertokensPoolSize). */
+    poolSize: number;
     limits: Limits;
     logRotation: LogRotation;
 }
@@ -50,7 +50,7 @@ export class SuperTokens extends pulumi.ComponentResource {
                 image: serviceImage(`${name}-image`, args.image, "", childOf(this, opts)),
                 networks: [{ name: args.internalNetwork, aliases: [SUPERTOKENS_HOST] }],
                 clearEnv: {
-                    POSTGRESQL_CONNECTION_POOL_SIZE: String(args.poolSize ?? 10),
+                    POSTGRESQL_CONNECTION_POOL_SIZE: String(args.poolSize),
                     DISABLE_TELEMETRY: "true",
                 },
                 secretEnv: { POSTGRESQL_CONNECTION_URI: databaseUrl, API_KEYS: this.apiKey },

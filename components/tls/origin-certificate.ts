@@ -7,8 +7,8 @@ export interface OriginCertificateArgs {
     zoneId: string;
     /** Hostnames the certificate covers (all must be in the zone). */
     hostnames: string[];
-    /** Also set the zone's SSL mode to Full (strict). Default false: the zone may be shared. */
-    manageZoneSettings?: boolean;
+    /** Also set the zone's SSL mode to Full (strict) (dnsManageZoneSettings; off when the zone is shared). */
+    manageZoneSettings: boolean;
 }
 
 /** 15 years, Cloudflare's longest: renewal is a `pulumi up --replace`, not a calendar chore. */
