@@ -3,18 +3,28 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { allowedSkip, missingError } from "../../tests/skip";
 import { must, run } from "./lab";
 
 export const IMAGE = "byte-runner-firewall-test:busybox";
 const BUSYBOX = "/bin/busybox";
 
-/** Why the engine cannot run here, or undefined when it can (synchronous: it decides a skip). */
-export function dockerUnavailableReason(): string | undefined {
+/** What this machine lacks to run the engine, or undefined when it has everything. */
+function missingForDocker(): string | undefined {
     for (const program of ["dockerd", "docker", "iptables"]) {
         if (spawnSync("sh", ["-c", `command -v ${program}`]).status !== 0) return `${program} is not installed (apt-get install docker.io iptables)`;
     }
     if (!existsSync(BUSYBOX)) return `${BUSYBOX} is missing (apt-get install busybox-static) to build the test image`;
     return undefined;
+}
+
+/**
+ * The Docker suite's `skip` option (synchronous: it decides a skip). Something missing is
+ * a skip only with BYTE_RUNNER_ALLOW_SKIP=1, said loudly; otherwise the suite runs and
+ * start() fails, naming what is missing.
+ */
+export function dockerUnavailableReason(): string | undefined {
+    return allowedSkip(missingForDocker());
 }
 
 /**
@@ -50,6 +60,8 @@ export class VpsDockerEngine {
     }
 
     async start(): Promise<void> {
+        const missing = missingForDocker();
+        if (missing) throw missingError(`the Docker engine for this suite cannot run: ${missing}`);
         mkdirSync(this.root, { recursive: true });
         // Its own config file: the machine's /etc/docker/daemon.json belongs to another engine.
         writeFileSync(path.join(this.root, "daemon.json"), "{}\n");

@@ -2,6 +2,7 @@
 // environment (tools/pulumi-env.sh), and docker/curl on this machine.
 import { spawnSync, SpawnSyncReturns } from "node:child_process";
 import * as path from "node:path";
+import { allowedSkip, missingError } from "../skip";
 
 export const REPO = path.resolve(__dirname, "..", "..");
 
@@ -38,18 +39,28 @@ export function explain(r: Run): string {
 }
 
 /**
- * Set when tools/test.sh could not put every provider plugin in place: the tests that
- * need the engine then report themselves skipped, with this reason, instead of passing.
+ * What this machine lacks for a test that needs the engine and these provider plugins, as
+ * tools/test.sh found it: BYTE_RUNNER_PULUMI=missing (no engine) or the plugins listed in
+ * BYTE_RUNNER_PLUGINS_MISSING. tools/test.sh sets them only when BYTE_RUNNER_ALLOW_SKIP=1
+ * let the run go on without them; otherwise the run has already failed.
  */
-export const PULUMI_MISSING =
-    process.env.BYTE_RUNNER_PULUMI === "missing" ? "the Pulumi engine or a plugin the local stack needs could not be built on this machine (tools/local-stack.sh toolchain failed)" : false;
+export function missingForEngine(plugins: string[], env: NodeJS.ProcessEnv = process.env): string | false {
+    if (env.BYTE_RUNNER_PULUMI === "missing") return "the Pulumi engine or its plugins could not be built on this machine (tools/pulumi-toolchain.sh failed; its log is in .local/phases/)";
+    const missing = (env.BYTE_RUNNER_PLUGINS_MISSING ?? "").split(/\s+/).filter((plugin) => plugins.includes(plugin));
+    return missing.length > 0 ? `provider plugin(s) ${missing.join(", ")} could not be built on this machine (tools/pulumi-toolchain.sh)` : false;
+}
 
 /**
- * The skip reason for a test that needs these provider plugins: the engine's, or the
- * plugins tools/test.sh found missing (BYTE_RUNNER_PLUGINS_MISSING); false when all are there.
+ * The `skip` option of a test that needs the engine and these provider plugins; false when
+ * they are all there. Something missing throws (the file fails, naming it) unless
+ * BYTE_RUNNER_ALLOW_SKIP=1 allows the skip (tests/skip.ts). A test file that calls this is
+ * one that needs the engine: tools/test.sh runs the other end-to-end files while the
+ * toolchain is still building.
  */
 export function needsPlugins(...plugins: string[]): string | false {
-    if (PULUMI_MISSING) return PULUMI_MISSING;
-    const missing = (process.env.BYTE_RUNNER_PLUGINS_MISSING ?? "").split(/\s+/).filter((p) => plugins.includes(p));
-    return missing.length > 0 ? `provider plugin(s) ${missing.join(", ")} could not be built on this machine (tools/pulumi-toolchain.sh)` : false;
+    const missing = missingForEngine(plugins);
+    if (!missing) return false;
+    const skip = allowedSkip(missing);
+    if (skip) return skip;
+    throw missingError(missing);
 }
