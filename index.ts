@@ -10,8 +10,8 @@ import { Host } from "./components/host";
 import { Migration } from "./components/migration";
 import { Networks } from "./components/network";
 import { Pooler } from "./components/pooler";
-import { Postgres, POSTGRES_PORT } from "./components/postgres";
-import { Proxy } from "./components/proxy";
+import { Postgres, POSTGRES_HOST, POSTGRES_PORT } from "./components/postgres";
+import { Proxy, PROXY_PORTS } from "./components/proxy";
 import { SuperTokens } from "./components/supertokens";
 import { OriginCertificate } from "./components/tls";
 
@@ -26,7 +26,11 @@ const host = new Host("vps", {
 });
 const onHost = { providers: [host.docker] };
 if (cfg.firewall.enabled) {
-    new Firewall("firewall", { ...cfg.firewall, connection: host.connection, sudo: host.sudo, sshPort: cfg.host.sshPort }, { dependsOn: [host.bootstrap] });
+    new Firewall(
+        "firewall",
+        { ...cfg.firewall, connection: host.connection, sudo: host.sudo, sshPort: cfg.host.sshPort, publicPorts: [...PROXY_PORTS] },
+        { dependsOn: [host.bootstrap] },
+    );
 }
 
 // 2. Networks: edge (proxy <-> apps) and internal (apps <-> data, no route out).
@@ -57,7 +61,7 @@ const pooler = new Pooler(
         database: appDb.database,
         role: appDb.role,
         rolePassword: postgres.passwords[appDb.role],
-        serverHost: "postgres",
+        serverHost: POSTGRES_HOST,
         serverPort: POSTGRES_PORT,
         logRotation,
     },
@@ -97,8 +101,23 @@ const backend = new AppService(
     { ...onHost, dependsOn: [pooler, supertokens] },
 );
 
-// Migration day: Supabase -> this Postgres (dump -> restore -> verify), once per migrationRunId;
-// with migrationAuthSourceDatabaseUrl the SuperTokens core's data follows in its own chain.
+const frontend = new AppService(
+    "frontend",
+    {
+        ...cfg.frontend,
+        namePrefix: prefix,
+        serviceName: "frontend",
+        networks: [networks.edge.name],
+        clearEnv: { NODE_ENV: "production", API_URL: `https://${cfg.apiHost}` },
+        secretEnv: {},
+        logRotation,
+    },
+    onHost,
+);
+
+// 6. Migration day: Supabase -> this Postgres (dump -> restore -> verify), once per migrationRunId,
+//    with the backend stopped from restore to verify; with migrationAuthSourceDatabaseUrl the
+//    SuperTokens core's data follows in its own chain.
 const migration =
     cfg.migration &&
     new Migration(
@@ -123,21 +142,7 @@ const migration =
         { dependsOn: [postgres.roles] },
     );
 
-const frontend = new AppService(
-    "frontend",
-    {
-        ...cfg.frontend,
-        namePrefix: prefix,
-        serviceName: "frontend",
-        networks: [networks.edge.name],
-        clearEnv: { NODE_ENV: "production", API_URL: `https://${cfg.apiHost}` },
-        secretEnv: {},
-        logRotation,
-    },
-    onHost,
-);
-
-// 6. The edge of the VPS: Caddy, the only container with published ports, and DNS.
+// 7. The edge of the VPS: Caddy, the only container with published ports, and DNS.
 const wwwRedirect = cfg.frontendHost === cfg.domain ? [{ from: `www.${cfg.domain}`, to: cfg.domain }] : [];
 const originCertificate =
     cfg.proxy.tlsMode === "origin-ca"

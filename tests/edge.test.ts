@@ -66,7 +66,7 @@ describe("prod cutover gate", () => {
         assert.ok(g.resources.find((r) => r.name === "migration-restore")?.dependsOn.includes("migration-dump"));
         // The backend exists first: the steps stop it from restore to verify.
         assert.ok(g.resources.find((r) => r.name === "migration-dump")?.dependsOn.includes("backend"));
-        assert.match(String(g.resources.find((r) => r.name === "migration-restore")?.revealed.create), /byte-runner-prod-backend/);
+        assert.match(String(g.resources.find((r) => r.name === "migration-restore")?.revealed.stdin), /^SERVICE=byte-runner-prod-backend$/m);
         assert.ok(verify.dependsOn.includes("migration-restore"));
         for (const step of ["dump", "restore", "verify"]) {
             const r = g.resources.find((x) => x.name === `migration-${step}`);
@@ -97,7 +97,8 @@ describe("prod cutover gate", () => {
             assert.deepEqual(r?.inputs.triggers, ["2026-12-01-auth"]);
             assert.equal(r?.inputs.stdin, SECRET);
             assert.equal(r?.inputs.delete, undefined, "a migration step must never delete anything");
-            assert.match(String(r?.revealed.create), /byte-runner-prod-supertokens/, "the step does not know the core's container");
+            assert.match(String(r?.revealed.stdin), /^SERVICE=byte-runner-prod-supertokens$/m, "the step does not know the core's container");
+            assert.match(String(r?.revealed.stdin), /^CHAIN=auth$/m);
         }
         const env = String(step("migration-auth-restore")?.revealed.stdin);
         assert.match(env, /^TARGET_DATABASE_URL=postgresql:\/\/postgres:[^@]+@postgres:5432\/supertokens$/m);
@@ -166,6 +167,11 @@ describe("firewall in the stack", () => {
         assert.match(stdin, /^PUBLIC_PORTS=80 443$/m);
         assert.match(stdin, /^CLOUDFLARE_ONLY=1$/m);
         assert.match(stdin, /^CLOUDFLARE_RANGES=(\S+\/\d+ )+\S+\/\d+$/m);
+        assert.match(stdin, /^PERSIST_DIR=\/etc\/byte-runner$/m);
+        assert.match(stdin, /^ALLOW_LOCKOUT=0$/m);
+        // Run from the file the upload wrote, which it waits for.
+        assert.match(String(fw.inputs.create), /\/var\/lib\/byte-runner\/scripts\/firewall\.sh-[0-9a-f]{16} [0-9a-f]{64} .* '--apply'$/);
+        assert.ok(fw.dependsOn.includes("firewall-upload-firewall.sh"));
         // Changes re-apply as an update; a replacement would run the old resource's --remove
         // after the new rules went in and leave the host open.
         assert.equal(fw.inputs.triggers, undefined);

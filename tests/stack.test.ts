@@ -4,9 +4,29 @@ import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { isPinnedImage } from "../config";
 import { APP_ENV_VARS } from "../components/app/env";
-import { buildGraph, Graph, GraphResource, SECRET } from "../tools/graph";
+import { buildGraph, committedConfig, Graph, GraphResource, SECRET } from "../tools/graph";
+import { sha256 } from "../components/shared/naming";
+import { SCRIPTS_DIR, shippedText } from "../components/shared/vps-script";
 
 const CONTAINER = "docker:index/container:Container";
+const COMMAND = "command:remote:Command";
+/** Every script the stack runs on the VPS, by the upload that ships it (with a migration run configured). */
+const SHIPPED: Record<string, string> = {
+    "vps-upload-bootstrap-host.sh": "host/bootstrap-host.sh",
+    "firewall-upload-firewall.sh": "firewall/firewall.sh",
+    "postgres-upload-db-roles.sh": "postgres/db-roles.sh",
+    "migration-upload-migration-step.sh": "migration/migration-step.sh",
+    "migration-upload-pg-migrate": "migration/pg-migrate",
+};
+/** The command resources that run each shipped script. */
+const RUNS: Record<string, string[]> = {
+    "vps-upload-bootstrap-host.sh": ["vps-bootstrap"],
+    "firewall-upload-firewall.sh": ["firewall-apply"],
+    "postgres-upload-db-roles.sh": ["postgres-roles"],
+    "migration-upload-migration-step.sh": ["migration-dump", "migration-restore", "migration-verify", "migration-auth-dump", "migration-auth-restore", "migration-auth-verify"],
+    "migration-upload-pg-migrate": ["migration-dump", "migration-restore", "migration-verify", "migration-auth-dump", "migration-auth-restore", "migration-auth-verify"],
+};
+
 const expectations = {
     staging: { poolSize: 10, frontendHost: "staging.byte-runner.app", apiHost: "api-staging.byte-runner.app" },
     prod: { poolSize: 40, frontendHost: "byte-runner.app", apiHost: "api.byte-runner.app" },
@@ -142,6 +162,51 @@ for (const stack of ["staging", "prod"] as const) {
             assert.match(caddyfile, /Strict-Transport-Security "max-age=31536000; includeSubDomains"/);
             assert.equal(g.outputs.frontendUrl, `https://${frontendHost}`);
             assert.equal(g.outputs.apiUrl, `https://${apiHost}`);
+        });
+
+        it("ships every VPS script as a file with its hash as the trigger, and runs it from there, never as command-line text", async () => {
+            const config = committedConfig(stack);
+            Object.assign(config.values, { migrationRunId: "r1", migrationSourceDatabaseUrl: "postgresql://u:sourcepw0123456789@db.example.com:5432/postgres", migrationAuthSourceDatabaseUrl: "postgresql://u:authpw0123456789@db.example.com:5432/st" });
+            config.secretKeys.push("migrationSourceDatabaseUrl", "migrationAuthSourceDatabaseUrl");
+            const withMigration = await buildGraph(stack, config);
+            const commands = withMigration.resources.filter((r) => r.type === COMMAND);
+            const uploads = commands.filter((r) => r.name.includes("-upload-"));
+            assert.deepEqual(uploads.map((u) => u.name).sort(), Object.keys(SHIPPED).sort());
+            for (const upload of uploads) {
+                const text = shippedText(SHIPPED[upload.name]);
+                const hash = sha256(text);
+                assert.equal(upload.revealed.stdin, text, `${upload.name} ships the script on stdin`);
+                assert.deepEqual(upload.inputs.triggers, [hash], `${upload.name}: the hash is the trigger`);
+                assert.equal(upload.inputs.delete, undefined, `${upload.name} must not delete a file commands in the state may still run`);
+                const file = `${SCRIPTS_DIR}/${SHIPPED[upload.name].split("/")[1]}-${hash.slice(0, 16)}`;
+                assert.ok(String(upload.inputs.create).includes(` ${file} ${hash} `), `${upload.name} writes ${file}`);
+                for (const name of RUNS[upload.name]) {
+                    const run = commands.find((r) => r.name === name);
+                    assert.ok(run, `no ${name}`);
+                    assert.ok(run.dependsOn.includes(upload.name), `${name} does not wait for ${upload.name}`);
+                    assert.ok(`${run.revealed.create}\n${run.revealed.stdin}`.includes(file), `${name} does not run ${file}`);
+                }
+            }
+            // The shared settings reader is inlined: no shipped script needs a second file.
+            for (const upload of uploads.filter((u) => u.name.endsWith(".sh"))) assert.match(String(upload.revealed.stdin), /^settings_read\(\) \{$/m, upload.name);
+            // Nothing but short command lines: no script text, no secret.
+            for (const r of commands) {
+                for (const field of ["create", "update", "delete"]) {
+                    const line = r.revealed[field];
+                    if (line === undefined) continue;
+                    assert.ok(String(line).length < 2048, `${r.name}.${field} is ${String(line).length} characters: script text on a command line?`);
+                    assert.doesNotMatch(String(line), /sourcepw|authpw|mockpw/, `${r.name}.${field} carries a secret`);
+                }
+            }
+        });
+
+        it("with a non-root SSH user, uploads and runs every script through sudo -n", async () => {
+            const config = committedConfig(stack);
+            config.values.hostSshUser = "deploy";
+            const g = await buildGraph(stack, config);
+            const commands = g.resources.filter((r) => r.type === COMMAND);
+            assert.ok(commands.length >= 6);
+            for (const r of commands) assert.match(String(r.revealed.create), /^sudo -n /, r.name);
         });
 
         it("parents every resource under a byte-runner component or the stack", () => {

@@ -95,7 +95,8 @@ describe("firewall.sh in a vps namespace, scanned from outside", () => {
             [{ CLOUDFLARE_ONLY: "1", CLOUDFLARE_RANGES: "10.213.0.3/32 nonsense" }, /CLOUDFLARE_RANGES: 'nonsense'/],
             [{ CLOUDFLARE_ONLY: "1", CLOUDFLARE_RANGES: "" }, /CLOUDFLARE_RANGES: empty/],
             [{ CLOUDFLARE_ONLY: "yes" }, /CLOUDFLARE_ONLY: 'yes'/],
-            [{ ADMIN_CIDR: ADMIN_CIDRS }, /unknown key ADMIN_CIDR\b/],
+            [{ ADMIN_CIDR: ADMIN_CIDRS }, /invalid setting ADMIN_CIDR: unknown key/],
+            [{ ADMIN_CIDRS: "10.213.0.2" }, /ADMIN_CIDRS: '10\.213\.0\.2': no prefix length/],
         ];
         for (const [settings, message] of badSettings) {
             const result = await lab.firewall(settings);

@@ -12,22 +12,29 @@
 #   rewrites its chains (DOCKER-USER only exists while dockerd has created it).
 # - It touches no other table: Docker's, and anything else's, stay as they are.
 #
-# Usage: firewall.sh [--apply | --check | --print | --remove] < settings
+# Usage: firewall.sh [--apply | --check | --print | --remove | --check-settings] < settings
 #   --apply   (default) validate, then replace table inet byte_runner_firewall atomically
 #   --check   exit 0 if the live table is exactly what these settings produce, 3 if not
 #   --print   print the ruleset these settings produce; change nothing
 #   --remove  delete the table and its boot-time copy (undo)
-# Settings (stdin, KEY=VALUE, blank lines and # comments ignored, unknown keys rejected):
-#   SSH_PORT=22              TCP port of sshd
-#   ADMIN_CIDRS=             IPv4/IPv6 CIDRs allowed to SSH; empty = everyone (warns)
-#   PUBLIC_PORTS=80 443      TCP ports open to the web (host services and Docker-published)
-#   CLOUDFLARE_ONLY=0        1 = PUBLIC_PORTS only from CLOUDFLARE_RANGES
-#   CLOUDFLARE_RANGES=       CIDRs (components/firewall/cloudflare-ips.txt); required when CLOUDFLARE_ONLY=1
-#   PERSIST_DIR=/etc/byte-runner  where the ruleset is saved to be loaded at boot; empty = don't
-#   ALLOW_LOCKOUT=0          1 = apply even if the SSH session running this would be shut out
+#   --check-settings  only read and check the settings; change and inspect nothing
+# Settings (KEY=VALUE lines on stdin, all required; components/shared/settings.sh):
+#   SSH_PORT           TCP port of sshd (hostSshPort)
+#   ADMIN_CIDRS        IPv4/IPv6 CIDRs allowed to SSH, e.g. 198.51.100.0/24 (firewallAdminCidrs);
+#                      empty = everyone (warns). A single address is written as /32 or /128.
+#   PUBLIC_PORTS       TCP ports open to the web (host services and Docker-published), e.g. 80 443
+#   CLOUDFLARE_ONLY    1 = PUBLIC_PORTS only from CLOUDFLARE_RANGES, 0 = from everywhere
+#   CLOUDFLARE_RANGES  CIDRs (components/firewall/cloudflare-ips.txt); required when CLOUDFLARE_ONLY=1
+#   PERSIST_DIR        where the ruleset is saved to be loaded at boot, e.g. /etc/byte-runner; empty = don't
+#   ALLOW_LOCKOUT      1 = apply even if the SSH session running this would be shut out; 0 = refuse
+# Lists are separated by spaces or commas. SSH_CONNECTION (the session's own, from the
+# environment) is what the lockout guard checks; it is no setting.
 # Exit status: 0 done (or, with --check, up to date), 1 failure, 2 bad settings,
 # 3 (--check) the live rules are missing, came from other settings or were edited by hand.
 set -euo pipefail
+
+# shellcheck source=../shared/settings.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../shared/settings.sh"
 
 readonly TABLE_NAME=byte_runner_firewall
 readonly SCRIPT_NAME=firewall.sh
@@ -43,8 +50,8 @@ fail() {
     exit "$EXIT_FAILURE"
 }
 
-bad_setting() {
-    echo "$SCRIPT_NAME: invalid settings: $*" >&2
+usage_error() {
+    echo "$SCRIPT_NAME: $*" >&2
     exit "$EXIT_BAD_SETTINGS"
 }
 
@@ -52,48 +59,9 @@ warn() {
     echo "$SCRIPT_NAME: warning: $*" >&2
 }
 
-# ---------------------------------------------------------------- settings from stdin
+# ---------------------------------------------------------------- settings
 
-declare -A settings=()
-readonly KNOWN_KEYS=" SSH_PORT ADMIN_CIDRS PUBLIC_PORTS CLOUDFLARE_ONLY CLOUDFLARE_RANGES PERSIST_DIR ALLOW_LOCKOUT "
-
-read_settings() {
-    if [[ -t 0 ]]; then
-        bad_setting "settings are read from stdin as KEY=VALUE lines; pipe them in (</dev/null for all defaults)"
-    fi
-    local line line_number=0 key value
-    while IFS= read -r line || [[ -n $line ]]; do
-        line_number=$((line_number + 1))
-        line=${line%$'\r'}
-        [[ $line =~ ^[[:space:]]*(#.*)?$ ]] && continue
-        if [[ ! $line =~ ^[[:space:]]*([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]]; then
-            bad_setting "stdin line $line_number is not KEY=VALUE: '$line'"
-        fi
-        key=${BASH_REMATCH[1]}
-        value=${BASH_REMATCH[2]}
-        # Surrounding blanks are never meant: SSH_PORT=22 followed by a space is still 22.
-        value=${value#"${value%%[![:space:]]*}"}
-        value=${value%"${value##*[![:space:]]}"}
-        if [[ $KNOWN_KEYS != *" $key "* ]]; then
-            bad_setting "unknown key $key (known:$KNOWN_KEYS)"
-        fi
-        if [[ -v "settings[$key]" ]]; then
-            bad_setting "$key is given twice"
-        fi
-        settings[$key]=$value
-    done
-}
-
-# The value of a key, or its default when the key is absent. A key given with an empty
-# value is empty, not the default: PUBLIC_PORTS= means no public ports.
-setting() {
-    local key=$1 default=$2
-    if [[ -v "settings[$key]" ]]; then
-        printf '%s' "${settings[$key]}"
-    else
-        printf '%s' "$default"
-    fi
-}
+readonly SETTING_KEYS=(SSH_PORT ADMIN_CIDRS PUBLIC_PORTS CLOUDFLARE_ONLY CLOUDFLARE_RANGES PERSIST_DIR ALLOW_LOCKOUT)
 
 # Splits a list on spaces, tabs and commas into the named array.
 split_list() {
@@ -107,10 +75,6 @@ split_list() {
 
 valid_port() {
     [[ $1 =~ ^[1-9][0-9]{0,4}$ ]] && (($1 <= 65535))
-}
-
-valid_flag() {
-    [[ $1 == 0 || $1 == 1 ]]
 }
 
 # Checks an IPv4 address or CIDR (a bare address is a /32). Prints nothing; fails with
@@ -218,11 +182,13 @@ parse_cidrs() {
     ipv6_out=()
     split_list items "$text"
     for item in "${items[@]}"; do
+        # Always with its length, as config's firewallAdminCidrs: a bare address is refused, not guessed at.
+        [[ $item == */* ]] || settings_fail "$key" "'$item': no prefix length (a single address is $item/32, or /128 for IPv6)"
         if [[ $item == *:* ]]; then
-            check_ipv6_cidr "$item" || bad_setting "$key: '$item': $cidr_problem"
+            check_ipv6_cidr "$item" || settings_fail "$key" "'$item': $cidr_problem"
             ipv6_out+=("${item,,}")
         else
-            check_ipv4_cidr "$item" || bad_setting "$key: '$item': $cidr_problem"
+            check_ipv4_cidr "$item" || settings_fail "$key" "'$item': $cidr_problem"
             ipv4_out+=("$item")
         fi
     done
@@ -239,14 +205,14 @@ allow_lockout=""
 validate_settings() {
     local item
     local -a items
-    ssh_port=$(setting SSH_PORT 22)
-    valid_port "$ssh_port" || bad_setting "SSH_PORT: '$ssh_port' is not a TCP port (1-65535)"
+    settings_int SSH_PORT 1 65535
+    ssh_port=${settings[SSH_PORT]}
 
-    split_list items "$(setting PUBLIC_PORTS "80 443")"
+    split_list items "${settings[PUBLIC_PORTS]}"
     public_ports=()
     for item in "${items[@]}"; do
-        valid_port "$item" || bad_setting "PUBLIC_PORTS: '$item' is not a TCP port (1-65535)"
-        [[ $item == "$ssh_port" ]] && bad_setting "PUBLIC_PORTS: $item is SSH_PORT; SSH is opened only to ADMIN_CIDRS"
+        valid_port "$item" || settings_fail PUBLIC_PORTS "'$item' is not a TCP port (1-65535)"
+        [[ $item == "$ssh_port" ]] && settings_fail PUBLIC_PORTS "$item is SSH_PORT; SSH is opened only to ADMIN_CIDRS"
         public_ports+=("$item")
     done
     # Sorted and unique, so the same ports in another order give the same ruleset.
@@ -254,22 +220,22 @@ validate_settings() {
         mapfile -t public_ports < <(printf '%s\n' "${public_ports[@]}" | sort -n -u)
     fi
 
-    cloudflare_only=$(setting CLOUDFLARE_ONLY 0)
-    valid_flag "$cloudflare_only" || bad_setting "CLOUDFLARE_ONLY: '$cloudflare_only' is not 0 or 1"
-    allow_lockout=$(setting ALLOW_LOCKOUT 0)
-    valid_flag "$allow_lockout" || bad_setting "ALLOW_LOCKOUT: '$allow_lockout' is not 0 or 1"
+    settings_flag CLOUDFLARE_ONLY
+    cloudflare_only=${settings[CLOUDFLARE_ONLY]}
+    settings_flag ALLOW_LOCKOUT
+    allow_lockout=${settings[ALLOW_LOCKOUT]}
 
     # shellcheck disable=SC2034 # filled through namerefs
-    parse_cidrs ADMIN_CIDRS "$(setting ADMIN_CIDRS "")" admin_ipv4 admin_ipv6
+    parse_cidrs ADMIN_CIDRS "${settings[ADMIN_CIDRS]}" admin_ipv4 admin_ipv6
     # shellcheck disable=SC2034
-    parse_cidrs CLOUDFLARE_RANGES "$(setting CLOUDFLARE_RANGES "")" web_ipv4 web_ipv6
+    parse_cidrs CLOUDFLARE_RANGES "${settings[CLOUDFLARE_RANGES]}" web_ipv4 web_ipv6
     if [[ $cloudflare_only == 1 ]] && ((${#web_ipv4[@]} + ${#web_ipv6[@]} == 0)); then
-        bad_setting "CLOUDFLARE_RANGES: empty while CLOUDFLARE_ONLY=1 would close PUBLIC_PORTS to everyone"
+        settings_fail CLOUDFLARE_RANGES "empty while CLOUDFLARE_ONLY=1 would close PUBLIC_PORTS to everyone"
     fi
 
-    persist_dir=$(setting PERSIST_DIR /etc/byte-runner)
+    persist_dir=${settings[PERSIST_DIR]}
     if [[ -n $persist_dir && $persist_dir != /* ]]; then
-        bad_setting "PERSIST_DIR: '$persist_dir' is not an absolute path"
+        settings_fail PERSIST_DIR "'$persist_dir' is not an absolute path"
     fi
 }
 
@@ -424,7 +390,7 @@ guard_against_lockout() {
     read -r client_address _ _ server_port <<<"$SSH_CONNECTION"
     client_address=${client_address#::ffff:}
     if [[ $server_port != "$ssh_port" ]]; then
-        bad_setting "SSH_PORT: this session came in on port $server_port, not $ssh_port; the next login would be refused (ALLOW_LOCKOUT=1 to apply anyway)"
+        settings_fail SSH_PORT "this session came in on port $server_port, not $ssh_port; the next login would be refused (ALLOW_LOCKOUT=1 to apply anyway)"
     fi
     ((${#admin_ipv4[@]} + ${#admin_ipv6[@]} == 0)) && return 0
     if [[ $client_address == *:* ]]; then
@@ -433,7 +399,7 @@ guard_against_lockout() {
         for cidr in "${admin_ipv4[@]}"; do ipv4_in_cidr "$client_address" "$cidr" && admitted=1; done
     fi
     if ((admitted == 0)); then
-        bad_setting "ADMIN_CIDRS: this SSH session comes from $client_address, which is not in it; the next login would be refused (ALLOW_LOCKOUT=1 to apply anyway)"
+        settings_fail ADMIN_CIDRS "this SSH session comes from $client_address, which is not in it; the next login would be refused (ALLOW_LOCKOUT=1 to apply anyway)"
     fi
 }
 
@@ -532,12 +498,14 @@ main() {
         --check) mode=check ;;
         --print) mode=print ;;
         --remove) mode=remove ;;
-        *) bad_setting "unknown argument '$1' (use --apply, --check, --print or --remove; settings come on stdin)" ;;
+        --check-settings) SETTINGS_CHECK_ONLY=1 ;;
+        *) usage_error "unknown argument '$1' (use --apply, --check, --print, --remove or --check-settings; settings come on stdin)" ;;
     esac
-    (($# <= 1)) || bad_setting "one argument at most; settings come on stdin"
+    (($# <= 1)) || usage_error "one argument at most; settings come on stdin"
 
-    read_settings
+    settings_read "$SCRIPT_NAME" "${SETTING_KEYS[@]}"
     validate_settings
+    settings_done
     local ruleset wanted_hash previous_hash
     ruleset=$(render_ruleset)
     wanted_hash=$(ruleset_hash "$ruleset")

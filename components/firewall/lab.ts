@@ -4,8 +4,11 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { REPO_ROOT } from "../shared/naming";
+import { settingsText } from "../shared/vps-script";
+import { FIREWALL_SCRIPT } from "./firewall";
 
-export const FIREWALL_SCRIPT = path.resolve(__dirname, "firewall.sh");
+const FIREWALL_FILE = path.join(REPO_ROOT, "components", FIREWALL_SCRIPT);
 const LISTENERS_SCRIPT = path.resolve(__dirname, "tcp-listeners.mjs");
 const PROBE_SCRIPT = path.resolve(__dirname, "tcp-probe.mjs");
 export const TABLE = "byte_runner_firewall";
@@ -60,12 +63,16 @@ export async function must(command: string, args: string[], options: Parameters<
     return result.stdout;
 }
 
-/** Settings as firewall.sh reads them on stdin. */
-export function settingsText(settings: Record<string, string>): string {
-    return Object.entries(settings)
-        .map(([key, value]) => `${key}=${value}\n`)
-        .join("");
-}
+/** The lab's settings unless a test says otherwise: SSH on 22 from everywhere, 80/443 open, nothing saved for boot. */
+export const LAB_SETTINGS: Readonly<Record<string, string>> = {
+    SSH_PORT: "22",
+    ADMIN_CIDRS: "",
+    PUBLIC_PORTS: "80 443",
+    CLOUDFLARE_ONLY: "0",
+    CLOUDFLARE_RANGES: "",
+    PERSIST_DIR: "",
+    ALLOW_LOCKOUT: "0",
+};
 
 /** An environment without SSH_CONNECTION, so the lockout guard only runs when a test asks. */
 function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
@@ -126,10 +133,13 @@ export class Lab {
         });
     }
 
-    /** Runs firewall.sh inside the vps namespace with settings on stdin. */
+    /**
+     * Runs firewall.sh inside the vps namespace with settings on stdin: LAB_SETTINGS
+     * with `settings` over them (the script takes every setting from its caller).
+     */
     firewall(settings: Record<string, string>, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<CommandResult> {
-        return run("ip", ["netns", "exec", this.vps, FIREWALL_SCRIPT, ...args], {
-            input: settingsText({ PERSIST_DIR: "", ...settings }),
+        return run("ip", ["netns", "exec", this.vps, FIREWALL_FILE, ...args], {
+            input: settingsText({ ...LAB_SETTINGS, ...settings }),
             env: cleanEnv(env),
         });
     }

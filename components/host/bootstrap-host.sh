@@ -3,16 +3,18 @@
 # SSH from the Host component; safe to run any number of times: every step checks
 # before it changes anything, and the last line counts the changes it made.
 #
-# Settings (environment, all optional):
-#   LOG_MAX_SIZE_MB   docker json-file log size per file (default 10)
-#   LOG_MAX_FILES     docker json-file files kept per container (default 5)
-#   SWAP_MB           swap file size in MiB, 0 for none (default 2048)
-#   BOOTSTRAP_SKIP_SSHD  1 to leave sshd's configuration alone (test hosts)
+# Usage: bootstrap-host.sh [--check-settings] < settings
+#   --check-settings  only read and check the settings, change nothing (exit 0 or 2)
+# Settings (KEY=VALUE lines on stdin, all required; components/shared/settings.sh):
+#   SWAP_MB           swap file size in MiB, 0 to 65536; 0 for none (hostSwapMb)
+#   LOG_MAX_SIZE_MB   docker json-file log size per file, 1 to 1024 (hostLogMaxSizeMb)
+#   LOG_MAX_FILES     docker json-file files kept per container, 1 to 100 (hostLogMaxFiles)
+# Exit status: 0 done, 1 failure, 2 bad settings.
 set -euo pipefail
 
-LOG_MAX_SIZE_MB=${LOG_MAX_SIZE_MB:-10}
-LOG_MAX_FILES=${LOG_MAX_FILES:-5}
-SWAP_MB=${SWAP_MB:-2048}
+# shellcheck source=../shared/settings.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../shared/settings.sh"
+
 changes=0
 
 log() { printf 'bootstrap: %s\n' "$*"; }
@@ -25,10 +27,17 @@ changed() {
     log "changed: $*"
 }
 
+settings_mode bootstrap "$@"
+settings_read bootstrap SWAP_MB LOG_MAX_SIZE_MB LOG_MAX_FILES
+settings_int SWAP_MB 0 65536
+settings_int LOG_MAX_SIZE_MB 1 1024
+settings_int LOG_MAX_FILES 1 100
+SWAP_MB=${settings[SWAP_MB]}
+LOG_MAX_SIZE_MB=${settings[LOG_MAX_SIZE_MB]}
+LOG_MAX_FILES=${settings[LOG_MAX_FILES]}
+settings_done
+
 [[ $(id -u) -eq 0 ]] || die "must run as root (the Host component uses sudo -n for other users)"
-for value in "$LOG_MAX_SIZE_MB" "$LOG_MAX_FILES" "$SWAP_MB"; do
-    [[ $value =~ ^[0-9]+$ ]] || die "settings must be whole numbers, got '$value'"
-done
 command -v apt-get >/dev/null || die "only Debian/Ubuntu hosts are supported (no apt-get)"
 
 has_systemd() { [[ -d /run/systemd/system ]]; }
@@ -139,7 +148,7 @@ if [[ $SWAP_MB -gt 0 ]]; then
 fi
 
 # 5. SSH: keys only.
-if [[ ${BOOTSTRAP_SKIP_SSHD:-0} != 1 ]] && [[ -d /etc/ssh/sshd_config.d ]]; then
+if [[ -d /etc/ssh/sshd_config.d ]]; then
     if write_if_changed /etc/ssh/sshd_config.d/50-byte-runner.conf 'PasswordAuthentication no
 KbdInteractiveAuthentication no
 PermitRootLogin prohibit-password

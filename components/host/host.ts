@@ -3,24 +3,25 @@ import * as docker from "@pulumi/docker";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { readScript, REPO_ROOT, scriptCommand, sha256 } from "../shared/naming";
+import { REPO_ROOT } from "../shared/naming";
 import { childOf } from "../shared/options";
+import { settingsText, ShippedScript } from "../shared/vps-script";
 
+/** Every value comes from config (hostAddress, hostSshPort, ...); none has a default here. */
 export interface HostArgs {
     address: string;
-    /** SSH port. Default 22. */
-    sshPort?: number;
-    /** root, or a user with passwordless sudo. Default root. */
-    sshUser?: string;
+    sshPort: number;
+    /** root, or a user with passwordless sudo. */
+    sshUser: string;
     /** Private key, a secret from `pulumi config set --secret hostSshPrivateKey`. */
     sshPrivateKey: pulumi.Input<string>;
     /** The host's public key line, pinned: connections to any other key fail. */
     sshHostKey: string;
-    /** Swap file in MiB made by the bootstrap; 0 for none. Default 2048 (an 8 GB VPS). */
-    swapMb?: number;
-    /** Docker log rotation written to /etc/docker/daemon.json. Default 10 MiB x 5 files. */
-    logMaxSizeMb?: number;
-    logMaxFiles?: number;
+    /** Swap file in MiB made by the bootstrap; 0 for none. */
+    swapMb: number;
+    /** Docker log rotation written to /etc/docker/daemon.json: size of one file, files kept. */
+    logMaxSizeMb: number;
+    logMaxFiles: number;
     /**
      * Directory where the private key (0600) and the pinned known_hosts for Docker's ssh://
      * transport are written on the machine running Pulumi. Relative paths are relative to
@@ -30,8 +31,13 @@ export interface HostArgs {
     sshDir: string;
 }
 
-/** Where the bootstrap script lives in tools/. */
-export const BOOTSTRAP_SCRIPT = "bootstrap-host.sh";
+/** The bootstrap script, under components/. */
+export const BOOTSTRAP_SCRIPT = "host/bootstrap-host.sh";
+
+/** The settings bootstrap-host.sh reads on stdin. */
+export function bootstrapSettings(a: Pick<HostArgs, "swapMb" | "logMaxSizeMb" | "logMaxFiles">): string {
+    return settingsText({ SWAP_MB: a.swapMb, LOG_MAX_SIZE_MB: a.logMaxSizeMb, LOG_MAX_FILES: a.logMaxFiles });
+}
 
 /** known_hosts line for the host, as ssh looks it up (non-default ports in brackets). */
 export function knownHostsLine(address: string, port: number, hostKey: string): string {
@@ -46,6 +52,8 @@ export function knownHostsLine(address: string, port: number, hostKey: string): 
 export class Host extends pulumi.ComponentResource {
     public readonly connection: command.types.input.remote.ConnectionArgs;
     public readonly bootstrap: command.remote.Command;
+    /** bootstrap-host.sh as shipped to the host. */
+    public readonly bootstrapScript: ShippedScript;
     public readonly docker: docker.Provider;
     /** True when commands need `sudo -n` (non-root SSH user). */
     public readonly sudo: boolean;
@@ -53,41 +61,37 @@ export class Host extends pulumi.ComponentResource {
 
     constructor(name: string, args: HostArgs, opts?: pulumi.ComponentResourceOptions) {
         super("byte-runner:host:Host", name, {}, opts);
-        const a = { sshPort: 22, sshUser: "root", swapMb: 2048, logMaxSizeMb: 10, logMaxFiles: 5, ...args };
-        this.sudo = a.sshUser !== "root";
-        this.sshTarget = `${a.sshUser}@${a.address}`;
+        this.sudo = args.sshUser !== "root";
+        this.sshTarget = `${args.sshUser}@${args.address}`;
         this.connection = {
-            host: a.address,
-            port: a.sshPort,
-            user: a.sshUser,
-            privateKey: a.sshPrivateKey,
-            hostKey: a.sshHostKey,
+            host: args.address,
+            port: args.sshPort,
+            user: args.sshUser,
+            privateKey: args.sshPrivateKey,
+            hostKey: args.sshHostKey,
             dialErrorLimit: 20,
             perDialTimeout: 15,
         };
 
-        const script = readScript(BOOTSTRAP_SCRIPT);
+        this.bootstrapScript = new ShippedScript(`${name}-upload-bootstrap-host.sh`, BOOTSTRAP_SCRIPT, { connection: this.connection, sudo: this.sudo }, childOf(this, opts));
         this.bootstrap = new command.remote.Command(
             `${name}-bootstrap`,
             {
                 connection: this.connection,
-                create: scriptCommand(BOOTSTRAP_SCRIPT, [], {
-                    sudo: this.sudo,
-                    env: { SWAP_MB: String(a.swapMb), LOG_MAX_SIZE_MB: String(a.logMaxSizeMb), LOG_MAX_FILES: String(a.logMaxFiles) },
-                }),
-                // A new script, or new settings, runs the bootstrap again (it is idempotent).
-                triggers: [sha256(script), a.swapMb, a.logMaxSizeMb, a.logMaxFiles],
+                // A new script (its path) or new settings are an update, which runs it again (it is idempotent).
+                create: this.bootstrapScript.command(),
+                stdin: bootstrapSettings(args),
             },
-            childOf(this, opts),
+            childOf(this, opts, [this.bootstrapScript.upload]),
         );
 
         // Docker's ssh:// transport runs the system ssh: give it the key and the pinned host key.
-        const sshDir = path.resolve(REPO_ROOT, a.sshDir);
-        const keyFile = path.join(a.sshDir, "id");
-        const knownHostsFile = path.join(a.sshDir, "known_hosts");
+        const sshDir = path.resolve(REPO_ROOT, args.sshDir);
+        const keyFile = path.join(args.sshDir, "id");
+        const knownHostsFile = path.join(args.sshDir, "known_hosts");
         const sshOpts = pulumi.unsecret(
-            pulumi.output(a.sshPrivateKey).apply((key) => {
-                writePrivateFiles(sshDir, { id: key.endsWith("\n") ? key : `${key}\n`, known_hosts: `${knownHostsLine(a.address, a.sshPort, a.sshHostKey)}\n` });
+            pulumi.output(args.sshPrivateKey).apply((key) => {
+                writePrivateFiles(sshDir, { id: key.endsWith("\n") ? key : `${key}\n`, known_hosts: `${knownHostsLine(args.address, args.sshPort, args.sshHostKey)}\n` });
                 return [
                     "-o", "StrictHostKeyChecking=yes",
                     "-o", `UserKnownHostsFile=${knownHostsFile}`,
@@ -100,7 +104,7 @@ export class Host extends pulumi.ComponentResource {
         this.docker = new docker.Provider(
             `${name}-docker`,
             // An IPv6 address goes in brackets in a URL.
-            { host: `ssh://${a.sshUser}@${a.address.includes(":") ? `[${a.address}]` : a.address}:${a.sshPort}`, sshOpts },
+            { host: `ssh://${args.sshUser}@${args.address.includes(":") ? `[${args.address}]` : args.address}:${args.sshPort}`, sshOpts },
             childOf(this, opts, [this.bootstrap]),
         );
         this.registerOutputs({ sshTarget: this.sshTarget });

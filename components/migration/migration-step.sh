@@ -2,12 +2,13 @@
 # Runs one step of the data migration (dump, restore or verify) on the VPS, inside a
 # throwaway container of the Postgres image (so the client tools match the server's
 # major version), attached to the edge network (to reach Supabase) and to the internal
-# network (to reach the new Postgres). The pg-migrate tool's text comes as $3; the
-# secrets come as KEY=VALUE lines on stdin and only ever touch a 0600 file in a 0700
-# directory that is removed when the step ends.
+# network (to reach the new Postgres). The step is done by pg-migrate, a file shipped to
+# this host beside this script (PG_MIGRATE), mounted read-only into the container. The
+# secrets come with the other settings on stdin and only ever touch a 0600 file in a
+# 0700 directory that is removed when the step ends.
 #
-# SERVICE_CONTAINER (optional) is the container that uses the target database (the
-# backend for the app's data, the SuperTokens core for the auth data):
+# SERVICE is the container that uses the target database (the backend for the app's
+# data, the SuperTokens core for the auth data):
 # - restore first asks pg-migrate whether it would go ahead at all (CHECK_ONLY=1; a
 #   refusal leaves the service running), then stops it. If the restore fails or this
 #   script is interrupted before the target was replaced, the service is started again on
@@ -19,33 +20,82 @@
 #   service stays stopped so that the next `pulumi up` retries verify on quiet data; the
 #   message says how to start it by hand.
 #
-# Usage: migration-step.sh STEP RUN_ID PG_MIGRATE_TEXT IMAGE EDGE_NETWORK INTERNAL_NETWORK [SERVICE_CONTAINER] < env
+# Usage: migration-step.sh dump|restore|verify|--check-settings < settings
+#   --check-settings  only read and check the settings (pg-migrate's too, by pg-migrate
+#                     check-settings); touch no container, file or database (exit 0 or 2)
+# Settings (KEY=VALUE lines on stdin, all required; components/shared/settings.sh):
+#   CHAIN             app (the app's data) or auth (the SuperTokens core's data)
+#   RUN_ID            the migration run (migrationRunId): letters, digits, . _ -, at most 64;
+#                     the work directory is /var/lib/byte-runner/migration/RUN_ID (RUN_ID-auth)
+#   PG_MIGRATE        absolute path of the shipped pg-migrate on this host
+#   PG_MIGRATE_SHA256 its sha256: a missing or different file is refused
+#   IMAGE             the Postgres image whose client tools run pg-migrate (postgresImage)
+#   EDGE_NETWORK      Docker network that reaches the source
+#   INTERNAL_NETWORK  Docker network that reaches the new Postgres
+#   SERVICE           the container using the target database; empty: none
+#   SOURCE_DATABASE_URL TARGET_DATABASE_URL APP_ROLE OWNER SCHEMAS JOBS RLS FORCE
+#   REPLACE_IF_EMPTY  pg-migrate's own settings (pg-migrate --help), handed to it as its
+#                     environment; the two URLs are secrets
+# Exit status: 0 done, 1 failure (the step's own, or pg-migrate's), 2 bad settings.
 set -euo pipefail
+
+# shellcheck source=../shared/settings.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../shared/settings.sh"
 
 die() {
     printf 'migration-step: error: %s\n' "$*" >&2
     exit 1
 }
 
-[[ $# -eq 6 || $# -eq 7 ]] || die "usage: migration-step.sh STEP RUN_ID PG_MIGRATE_TEXT IMAGE EDGE_NETWORK INTERNAL_NETWORK [SERVICE_CONTAINER] < env"
-step=$1 run_id=$2 tool_text=$3 image=$4 edge_network=$5 internal_network=$6 service=${7-}
-case $step in dump | restore | verify) ;; *) die "unknown step '$step' (dump, restore or verify)" ;; esac
-[[ $run_id =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || die "bad run id '$run_id'"
+readonly PG_MIGRATE_KEYS=(SOURCE_DATABASE_URL TARGET_DATABASE_URL APP_ROLE OWNER SCHEMAS JOBS RLS FORCE REPLACE_IF_EMPTY)
+readonly DOCKER_NAME='^[A-Za-z0-9][A-Za-z0-9_.-]*$'
+
+step=${1-}
+case $step in
+    dump | restore | verify) ;;
+    --check-settings) SETTINGS_CHECK_ONLY=1 ;;
+    *)
+        printf 'migration-step: unknown step %s (dump, restore, verify or --check-settings; settings come on stdin)\n' "'$step'" >&2
+        exit 2
+        ;;
+esac
+settings_read migration-step CHAIN RUN_ID PG_MIGRATE PG_MIGRATE_SHA256 IMAGE EDGE_NETWORK INTERNAL_NETWORK SERVICE "${PG_MIGRATE_KEYS[@]}"
+case ${settings[CHAIN]} in app | auth) ;; *) settings_fail CHAIN "'${settings[CHAIN]}' is not app or auth" ;; esac
+run_id=${settings[RUN_ID]}
+[[ $run_id =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ ]] || settings_fail RUN_ID "'$run_id' is not letters, digits, dots, dashes or underscores (at most 64, starting with a letter or digit)"
+tool=${settings[PG_MIGRATE]}
+[[ $tool == /* ]] || settings_fail PG_MIGRATE "'$tool' is not an absolute path"
+[[ ${settings[PG_MIGRATE_SHA256]} =~ ^[0-9a-f]{64}$ ]] || settings_fail PG_MIGRATE_SHA256 "'${settings[PG_MIGRATE_SHA256]}' is not a sha256 (64 hex digits)"
+image=${settings[IMAGE]}
+[[ $image =~ ^[^[:space:]]+$ ]] || settings_fail IMAGE "'$image' is not an image reference"
+edge_network=${settings[EDGE_NETWORK]} internal_network=${settings[INTERNAL_NETWORK]} service=${settings[SERVICE]}
+[[ $edge_network =~ $DOCKER_NAME ]] || settings_fail EDGE_NETWORK "'$edge_network' is not a Docker network name"
+[[ $internal_network =~ $DOCKER_NAME ]] || settings_fail INTERNAL_NETWORK "'$internal_network' is not a Docker network name"
+[[ -z $service || $service =~ $DOCKER_NAME ]] || settings_fail SERVICE "'$service' is not a container name"
+[[ -n ${settings[SOURCE_DATABASE_URL]} ]] || settings_fail SOURCE_DATABASE_URL "empty: every step needs the source"
+[[ -n ${settings[TARGET_DATABASE_URL]} ]] || settings_fail TARGET_DATABASE_URL "empty: every step needs the target"
+if ! printf '%s  %s\n' "${settings[PG_MIGRATE_SHA256]}" "$tool" | sha256sum --check --status 2>/dev/null; then
+    die "PG_MIGRATE: $tool is missing on this host or is not the file that was uploaded (sha256 ${settings[PG_MIGRATE_SHA256]}); upload it again: see INFRASTRUCTURE.md, runbook \"An uploaded script is missing on the host\""
+fi
+# pg-migrate checks its own settings: one rule, in one place.
+if ! (
+    unset CHECK_ONLY DUMP_DIR MAINTENANCE_WORK_MEM AUDIT_JSON
+    for key in "${PG_MIGRATE_KEYS[@]}"; do export "$key=${settings[$key]}"; done
+    bash "$tool" check-settings >/dev/null
+); then
+    exit 2
+fi
+settings_done
 
 base=/var/lib/byte-runner/migration
 run_dir=$base/$run_id
+[[ ${settings[CHAIN]} == app ]] || run_dir=$base/$run_id-${settings[CHAIN]}
 umask 077
-mkdir -p "$run_dir/dump" "$base/bin"
+mkdir -p "$run_dir/dump"
 chmod 700 "$base" "$run_dir"
-chmod 755 "$base/bin"
-# Written aside and renamed: a step of the other chain may be reading the current one.
-tool_tmp=$(mktemp "$base/bin/.pg-migrate-XXXXXX")
-printf '%s' "$tool_text" >"$tool_tmp"
-chmod 755 "$tool_tmp"
-mv -f -- "$tool_tmp" "$base/bin/pg-migrate"
 
 secrets=$(mktemp -d "$base/.env-XXXXXX")
-container="byte-runner-migration-$step-$run_id"
+container="byte-runner-migration-$step-${run_dir##*/}"
 service_stopped=0                           # restore stopped the service
 tool_status=""                              # pg-migrate's exit status, once it has run
 restored_marker=$run_dir/dump/data/RESTORED # pg-migrate writes it once the target is replaced
@@ -90,9 +140,9 @@ trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 141' PIPE
-cat >"$secrets/env"
-chmod 600 "$secrets/env"
-grep -q '^TARGET_DATABASE_URL=' "$secrets/env" || die "no TARGET_DATABASE_URL on stdin"
+for key in "${PG_MIGRATE_KEYS[@]}"; do
+    printf '%s=%s\n' "$key" "${settings[$key]}"
+done >"$secrets/env"
 
 # make_container NAME [docker create options...]: pg-migrate STEP in a container on both networks.
 make_container() {
@@ -101,7 +151,7 @@ make_container() {
     docker rm -f "$name" >/dev/null 2>&1 || true
     docker create --name "$name" --network "$edge_network" --env-file "$secrets/env" "$@" \
         --env DUMP_DIR=/dump/data \
-        --volume "$run_dir/dump:/dump" --volume "$base/bin:/opt/pg-migrate:ro" \
+        --volume "$run_dir/dump:/dump" --volume "$tool:/opt/pg-migrate/pg-migrate:ro" \
         --entrypoint bash "$image" /opt/pg-migrate/pg-migrate "$step" >/dev/null
     docker network connect "$internal_network" "$name"
 }
@@ -127,7 +177,7 @@ if ((stop_service)); then
 fi
 [[ $step != restore ]] || rm -f -- "$restored_marker"
 
-printf 'migration-step: %s of run %s\n' "$step" "$run_id"
+printf 'migration-step: %s of run %s (%s data)\n' "$step" "$run_id" "${settings[CHAIN]}"
 status=0
 # In the background and waited for: a signal to this script (pulumi cancelled, SSH session
 # lost) runs cleanup at once, which stops the step gracefully, instead of after the step.

@@ -1,8 +1,8 @@
 import * as command from "@pulumi/command";
 import type * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { readScript, scriptCommand } from "../shared/naming";
 import { childOf } from "../shared/options";
+import { settingsText, ShippedScript } from "../shared/vps-script";
 
 /** The SuperTokens core's data: its own source, its database and the core that uses it. */
 export interface AuthMigrationArgs {
@@ -41,11 +41,58 @@ export interface MigrationArgs {
     auth?: AuthMigrationArgs;
 }
 
-const STEP_SCRIPT = "migration-step.sh";
+export const STEP_SCRIPT = "migration/migration-step.sh";
+/** The tool the steps run in a container of the Postgres image; shipped as a file too. */
+export const PG_MIGRATE = "migration/pg-migrate";
 export const MIGRATION_STEPS = ["dump", "restore", "verify"] as const;
 type Steps = Record<(typeof MIGRATION_STEPS)[number], command.remote.Command>;
 /** A core that set up its own database holds no user yet: that database may be replaced. */
 export const FRESH_CORE_TABLE = "public.all_auth_recipe_users";
+
+/** What one chain's steps read on stdin (migration-step.sh's settings; the URLs are secrets). */
+export interface StepSettings {
+    chain: "app" | "auth";
+    runId: string;
+    pgMigrate: { path: string; sha256: string };
+    image: string;
+    edgeNetwork: string;
+    internalNetwork: string;
+    /** The container stopped from restore to verify. */
+    service: string;
+    sourceDatabaseUrl: string;
+    targetDatabaseUrl: string;
+    /** Reads every table in verify, and owns the restored objects (it owns its database). */
+    role: string;
+    schemas: string;
+    jobs: number;
+    rls: "disable" | "keep-rewritten";
+    force: boolean;
+    /** Tables that, all empty, let restore replace a database that has tables; "" for none. */
+    replaceIfEmpty: string;
+}
+
+/** The KEY=VALUE settings migration-step.sh reads on stdin. */
+export function stepSettings(s: StepSettings): string {
+    return settingsText({
+        CHAIN: s.chain,
+        RUN_ID: s.runId,
+        PG_MIGRATE: s.pgMigrate.path,
+        PG_MIGRATE_SHA256: s.pgMigrate.sha256,
+        IMAGE: s.image,
+        EDGE_NETWORK: s.edgeNetwork,
+        INTERNAL_NETWORK: s.internalNetwork,
+        SERVICE: s.service,
+        SOURCE_DATABASE_URL: s.sourceDatabaseUrl,
+        TARGET_DATABASE_URL: s.targetDatabaseUrl,
+        APP_ROLE: s.role,
+        OWNER: s.role,
+        SCHEMAS: s.schemas,
+        JOBS: s.jobs,
+        RLS: s.rls,
+        FORCE: s.force ? 1 : 0,
+        REPLACE_IF_EMPTY: s.replaceIfEmpty,
+    });
+}
 
 /**
  * The data migration as command resources on the VPS, three per database: dump (source
@@ -65,21 +112,25 @@ export class Migration extends pulumi.ComponentResource {
 
     constructor(name: string, args: MigrationArgs, opts?: pulumi.ComponentResourceOptions) {
         super("byte-runner:migration:Migration", name, {}, opts);
-        const common = { APP_ROLE: args.appRole, SCHEMAS: args.schemas, JOBS: String(args.jobs), RLS: args.rls, FORCE: args.force ? "1" : "0" };
-        this.steps = this.chain(name, args, args.runId, args.sourceDatabaseUrl, args.targetDatabaseUrl, common, args.appService, opts);
+        const script = new ShippedScript(`${name}-upload-migration-step.sh`, STEP_SCRIPT, args, childOf(this, opts));
+        const tool = new ShippedScript(`${name}-upload-pg-migrate`, PG_MIGRATE, args, childOf(this, opts));
+        const shipped = { script, tool };
+        const app = { chain: "app", role: args.appRole, schemas: args.schemas, rls: args.rls, force: args.force, replaceIfEmpty: "" } as const;
+        this.steps = this.chain(name, args, shipped, args.runId, app, args.sourceDatabaseUrl, args.targetDatabaseUrl, args.appService, opts);
         if (args.auth) {
             const auth = args.auth;
             this.authSteps = this.chain(
                 `${name}-auth`,
                 args,
+                shipped,
                 `${args.runId}-auth`,
-                auth.sourceDatabaseUrl,
-                auth.targetDatabaseUrl,
                 // The core's tables live in public; it has no RLS. A database the core created for
                 // itself (tables, no user) may be replaced; one with users never is (migrationForce is
                 // the app database's: a rollback to legacy re-allows it, and users made on the VPS
                 // would be lost).
-                { ...common, APP_ROLE: auth.role, SCHEMAS: "public", RLS: "disable", FORCE: "0", REPLACE_IF_EMPTY: FRESH_CORE_TABLE },
+                { chain: "auth", role: auth.role, schemas: "public", rls: "disable", force: false, replaceIfEmpty: FRESH_CORE_TABLE },
+                auth.sourceDatabaseUrl,
+                auth.targetDatabaseUrl,
                 auth.service,
                 opts,
             );
@@ -91,36 +142,44 @@ export class Migration extends pulumi.ComponentResource {
     private chain(
         name: string,
         args: MigrationArgs,
-        runId: string,
+        shipped: { script: ShippedScript; tool: ShippedScript },
+        trigger: string,
+        chain: Pick<StepSettings, "chain" | "role" | "schemas" | "rls" | "force" | "replaceIfEmpty">,
         source: pulumi.Input<string>,
         target: pulumi.Input<string>,
-        settings: Record<string, string>,
         service: docker.Container,
         opts: pulumi.ComponentResourceOptions | undefined,
     ): Steps {
-        const tool = readScript("pg-migrate");
-        const env = pulumi.secret(
-            pulumi.all([source, target]).apply(([sourceUrl, targetUrl]) =>
-                [`SOURCE_DATABASE_URL=${sourceUrl}`, `TARGET_DATABASE_URL=${targetUrl}`, ...Object.entries(settings).map(([k, v]) => `${k}=${v}`), ""].join("\n"),
+        const settings = pulumi.secret(
+            pulumi.all([source, target, args.edgeNetwork, args.internalNetwork, service.name]).apply(([sourceDatabaseUrl, targetDatabaseUrl, edgeNetwork, internalNetwork, serviceName]) =>
+                stepSettings({
+                    ...chain,
+                    runId: args.runId,
+                    pgMigrate: { path: shipped.tool.path, sha256: shipped.tool.sha256 },
+                    image: args.image,
+                    edgeNetwork,
+                    internalNetwork,
+                    service: serviceName,
+                    sourceDatabaseUrl,
+                    targetDatabaseUrl,
+                    jobs: args.jobs,
+                }),
             ),
         );
         let previous: command.remote.Command | undefined;
         const steps: Partial<Steps> = {};
         for (const step of MIGRATION_STEPS) {
-            const create = pulumi
-                .all([args.edgeNetwork, args.internalNetwork, service.name])
-                .apply(([edge, internal, serviceName]) => scriptCommand(STEP_SCRIPT, [step, runId, tool, args.image, edge, internal, serviceName], { sudo: args.sudo }));
-            const dependsOn = [...(previous ? [previous] : []), service];
+            const dependsOn = [...(previous ? [previous] : []), service, shipped.script.upload, shipped.tool.upload];
             previous = new command.remote.Command(
                 `${name}-${step}`,
                 {
                     connection: args.connection,
-                    create,
-                    // Edits to the tool, the settings or a rotated password alone never re-run a
+                    create: shipped.script.command([step]),
+                    // Edits to the scripts, the settings or a rotated password alone never re-run a
                     // step: the update only says so. Only a new run id (a replacement) runs it.
                     update: `echo "migration ${step}: inputs changed; set a new migrationRunId to run the migration again"`,
-                    stdin: env,
-                    triggers: [runId],
+                    stdin: settings,
+                    triggers: [trigger],
                     // The output is pg-migrate's report (never a URL); keep it in the log and state.
                     logging: "stdoutAndStderr",
                 },

@@ -13,7 +13,7 @@ describe("pg-migrate configuration", () => {
         for (const name of ["SOURCE_DATABASE_URL", "TARGET_DATABASE_URL", "SCHEMAS", "DUMP_DIR", "JOBS", "FORCE", "RLS", "APP_ROLE", "OWNER", "REPLACE_IF_EMPTY", "CHECK_ONLY", "AUDIT_JSON", "MAINTENANCE_WORK_MEM"]) {
             assert.match(help.stdout, new RegExp(`^  ${name} `, "m"), name);
         }
-        for (const sub of ["audit", "dump", "restore", "verify"]) assert.match(help.stdout, new RegExp(`^  ${sub} `, "m"));
+        for (const sub of ["audit", "dump", "restore", "verify", "check-settings"]) assert.match(help.stdout, new RegExp(`^  ${sub}( |$)`, "m"), sub);
         assert.match(help.stdout, /disable \(default\) \| keep-rewritten/);
     });
 
@@ -65,7 +65,9 @@ describe("pg-migrate configuration", () => {
     test("bad settings are named", async () => {
         const url = `postgresql://postgres:${secret}@127.0.0.1:1/app`;
         const cases: [Record<string, string>, string[], RegExp][] = [
-            [{ SOURCE_DATABASE_URL: url, JOBS: "0" }, ["audit"], /JOBS must be a positive integer/],
+            [{ SOURCE_DATABASE_URL: url, JOBS: "0" }, ["audit"], /JOBS must be a whole number from 1 to 16/],
+            [{ SOURCE_DATABASE_URL: url, JOBS: "17" }, ["audit"], /JOBS must be a whole number from 1 to 16/],
+            [{ SOURCE_DATABASE_URL: url, SCHEMAS: "public," }, ["audit"], /SCHEMAS: 'public,' has an empty item/],
             [{ SOURCE_DATABASE_URL: url, FORCE: "yes" }, ["audit"], /FORCE must be 0 or 1/],
             [{ SOURCE_DATABASE_URL: url, SCHEMAS: "public,auth" }, ["audit"], /'auth' is a Supabase-internal schema/],
             [{ SOURCE_DATABASE_URL: url, SCHEMAS: "public;drop" }, ["audit"], /not a plain lower-case identifier/],

@@ -5,9 +5,9 @@ import * as random from "@pulumi/random";
 import { Limits } from "../../config";
 import { LogRotation, serviceContainer } from "../shared/container";
 import { serviceImage } from "../shared/image";
-import { readScript, scriptCommand, sha256 } from "../shared/naming";
-import { postgresCommand, postgresSettings } from "./settings";
 import { childOf } from "../shared/options";
+import { settingsText, ShippedScript } from "../shared/vps-script";
+import { postgresCommand, postgresSettings } from "./settings";
 
 export interface DatabaseSpec {
     /** Role that owns the database and nothing else. */
@@ -35,7 +35,17 @@ export interface PostgresArgs {
 /** DNS name of the database on the internal network. */
 export const POSTGRES_HOST = "postgres";
 export const POSTGRES_PORT = 5432;
-const ROLES_SCRIPT = "db-roles.sh";
+export const ROLES_SCRIPT = "postgres/db-roles.sh";
+
+/** The KEY=VALUE settings db-roles.sh reads on stdin (secret: it holds the passwords). */
+export function rolesSettings(container: string, superuserPassword: string, roles: (DatabaseSpec & { password: string })[]): string {
+    return settingsText({
+        CONTAINER: container,
+        // A kept volume still has the superuser password of an earlier stack: it is set every time.
+        SUPERUSER_PASSWORD: superuserPassword,
+        ROLES: roles.map((r) => `${r.role}:${r.database}:${r.password}`).join(" "),
+    });
+}
 
 /**
  * Postgres in a container: a named volume that outlives the container and `pulumi
@@ -52,6 +62,7 @@ export class Postgres extends pulumi.ComponentResource {
     public readonly superuserPassword: pulumi.Output<string>;
     /** The role/database set-up; depend on it before connecting as an app role. */
     public readonly roles: command.remote.Command;
+    public readonly rolesScript: ShippedScript;
     public readonly settings: Record<string, string>;
 
     constructor(name: string, args: PostgresArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -91,25 +102,23 @@ export class Postgres extends pulumi.ComponentResource {
             childOf(this, opts),
         );
 
-        const rolesStdin = pulumi.secret(
-            pulumi
-                .all([
-                    // The superuser first: a kept volume still has the password of an earlier stack.
-                    this.superuserPassword.apply((p) => `postgres - ${p}`),
-                    ...args.databases.map((d) => this.passwords[d.role].apply((p) => `${d.role} ${d.database} ${p}`)),
-                ])
-                .apply((lines) => `${lines.join("\n")}\n`),
-        );
+        this.rolesScript = new ShippedScript(`${name}-upload-db-roles.sh`, ROLES_SCRIPT, args, childOf(this, opts));
         this.roles = new command.remote.Command(
             `${name}-roles`,
             {
                 connection: args.connection,
-                create: scriptCommand(ROLES_SCRIPT, [this.containerName], { sudo: args.sudo }),
-                stdin: rolesStdin,
-                // Again on a new container (fresh volume) or a new script.
-                triggers: [this.container.id, sha256(readScript(ROLES_SCRIPT))],
+                create: this.rolesScript.command(),
+                stdin: pulumi.secret(
+                    pulumi
+                        .all([this.superuserPassword, ...args.databases.map((d) => this.passwords[d.role])])
+                        .apply(([superuser, ...passwords]) =>
+                            rolesSettings(this.containerName, superuser, args.databases.map((d, i) => ({ ...d, password: passwords[i] }))),
+                        ),
+                ),
+                // Again on a new container (fresh volume); a new script is an update, which runs it again too.
+                triggers: [this.container.id],
             },
-            childOf(this, opts, [this.container]),
+            childOf(this, opts, [this.container, this.rolesScript.upload]),
         );
 
         this.registerOutputs({ containerName: this.containerName, volume: this.volume.name });

@@ -3,27 +3,47 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { describe, it } from "node:test";
+import { bootstrapSettings } from "../../components/host";
 import { explain, run } from "./pulumi";
+
+const SCRIPT = "components/host/bootstrap-host.sh";
+/** The settings as the Host component renders them (stdin, KEY=VALUE). */
+const settings = bootstrapSettings({ swapMb: 0, logMaxSizeMb: 10, logMaxFiles: 5 });
 
 describe("components/host/bootstrap-host.sh on a real host", () => {
     it("converges: a second run reports no change and leaves daemon.json as it was", () => {
-        const env = { SWAP_MB: "0", LOG_MAX_SIZE_MB: "10", LOG_MAX_FILES: "5" };
-        const args = ["-c", `${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(" ")} bash components/host/bootstrap-host.sh`];
-        const first = run("bash", args, { timeoutMs: 10 * 60_000 });
+        const first = run("bash", [SCRIPT], { input: settings, timeoutMs: 10 * 60_000 });
         assert.equal(first.status, 0, explain(first));
         assert.match(first.stdout, /^bootstrap: done: \d+ change\(s\)$/m);
         const daemonJson = fs.readFileSync("/etc/docker/daemon.json", "utf8");
         assert.deepEqual(JSON.parse(daemonJson)["log-opts"], { "max-size": "10m", "max-file": "5" });
-        const second = run("bash", args, { timeoutMs: 10 * 60_000 });
+        const second = run("bash", [SCRIPT], { input: settings, timeoutMs: 10 * 60_000 });
         assert.equal(second.status, 0, explain(second));
         assert.match(second.stdout, /^bootstrap: done: 0 change\(s\)$/m, second.stdout);
         assert.equal(fs.readFileSync("/etc/docker/daemon.json", "utf8"), daemonJson);
         assert.match(fs.readFileSync("/etc/apt/apt.conf.d/20auto-upgrades", "utf8"), /Unattended-Upgrade "1"/);
     });
 
-    it("refuses bad settings before changing anything", () => {
-        const r = run("bash", ["-c", "SWAP_MB=lots bash components/host/bootstrap-host.sh"]);
-        assert.equal(r.status, 1);
-        assert.match(r.stderr, /settings must be whole numbers, got 'lots'/);
+    it("refuses bad or missing settings before changing anything, naming the setting", () => {
+        const before = fs.readFileSync("/etc/docker/daemon.json", "utf8");
+        const cases: [string, RegExp][] = [
+            [settings.replace(/^SWAP_MB=.*$/m, "SWAP_MB=lots"), /invalid setting SWAP_MB: 'lots' is not a whole number from 0 to 65536/],
+            [settings.replace(/^LOG_MAX_FILES=.*$/m, "LOG_MAX_FILES=0"), /invalid setting LOG_MAX_FILES: '0' is not a whole number from 1 to 100/],
+            [settings.replace(/^LOG_MAX_SIZE_MB=.*\n/m, ""), /invalid setting LOG_MAX_SIZE_MB: missing/],
+        ];
+        for (const [input, message] of cases) {
+            const r = run("bash", [SCRIPT], { input });
+            assert.equal(r.status, 2, explain(r));
+            assert.match(r.stderr, message);
+            assert.equal(fs.readFileSync("/etc/docker/daemon.json", "utf8"), before);
+        }
+    });
+
+    it("--check-settings accepts good settings and changes nothing, even when they differ from what is applied", () => {
+        const before = fs.readFileSync("/etc/docker/daemon.json", "utf8");
+        const r = run("bash", [SCRIPT, "--check-settings"], { input: settings.replace(/^LOG_MAX_SIZE_MB=.*$/m, "LOG_MAX_SIZE_MB=99") });
+        assert.equal(r.status, 0, explain(r));
+        assert.equal(r.stdout, "bootstrap: settings ok\n");
+        assert.equal(fs.readFileSync("/etc/docker/daemon.json", "utf8"), before);
     });
 });

@@ -4,8 +4,13 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
+import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { explain, run } from "./pulumi";
+import { FRESH_CORE_TABLE, PG_MIGRATE, stepSettings } from "../../components/migration";
+import { rolesSettings } from "../../components/postgres";
+import { sha256 } from "../../components/shared/naming";
+import { shippedText } from "../../components/shared/vps-script";
+import { explain, REPO, run } from "./pulumi";
 import { CORE_TABLES, MANAGED_CORE_DATA, PASSWORD_HASHES } from "./supertokens-fixture";
 
 const IMAGE = "byte-runner-local/postgres:15";
@@ -34,34 +39,51 @@ const waitReady = (container: string) => {
     }
     assert.fail(`${container} not ready`);
 };
-const roles = `app app ${APP_PW}\nsupertokens supertokens ${AUTH_PW}\n`;
-/** The env lines a step reads on stdin: the URLs, then pg-migrate's settings (later lines win). */
-const stepEnv = (source: string, target: string, settings: string[]) =>
-    [
-        `SOURCE_DATABASE_URL=postgresql://postgres:${SOURCE_PW}@${SOURCE}:5432/${source}`,
-        `TARGET_DATABASE_URL=postgresql://postgres:${SUPER_PW}@${TARGET}:5432/${target}`,
-        "SCHEMAS=public",
-        "JOBS=2",
-        "RLS=disable",
-        ...settings,
-        "",
-    ].join("\n");
-/** The arguments of migration-step.sh as the Migration component passes them on the VPS. */
-const stepArgs = (name: string, runId: string, service: string[] = []) =>
-    ["components/migration/migration-step.sh", name, runId, fs.readFileSync("components/migration/pg-migrate", "utf8"), IMAGE, EDGE, INTERNAL, ...service];
-const runStep = (name: string, runId: string, env: string, service: string[] = []) =>
-    run("bash", stepArgs(name, runId, service), {
-        input: env,
-        timeoutMs: 10 * 60_000,
+/** db-roles.sh's settings, as the Postgres component renders them. */
+const roles = (appPassword = APP_PW) =>
+    rolesSettings(TARGET, SUPER_PW, [
+        { role: "app", database: "app", password: appPassword },
+        { role: "supertokens", database: "supertokens", password: AUTH_PW },
+    ]);
+/**
+ * What a step reads on stdin, as the Migration component renders it, with `overrides`
+ * over single settings. pg-migrate is the repository's file (the shipping itself is
+ * proven in ship-script.test.ts).
+ */
+const stepEnv = (chain: "app" | "auth", runId: string, source: string, target: string, service: string, overrides: Record<string, string> = {}) => {
+    let text = stepSettings({
+        chain,
+        runId,
+        pgMigrate: { path: path.join(REPO, "components", PG_MIGRATE), sha256: sha256(shippedText(PG_MIGRATE)) },
+        image: IMAGE,
+        edgeNetwork: EDGE,
+        internalNetwork: INTERNAL,
+        service,
+        sourceDatabaseUrl: `postgresql://postgres:${SOURCE_PW}@${SOURCE}:5432/${source}`,
+        targetDatabaseUrl: `postgresql://postgres:${SUPER_PW}@${TARGET}:5432/${target}`,
+        role: chain === "app" ? "app" : "supertokens",
+        schemas: "public",
+        jobs: 2,
+        rls: "disable",
+        force: false,
+        replaceIfEmpty: chain === "app" ? "" : FRESH_CORE_TABLE,
     });
-const step = (name: string, force = false) => runStep(name, RUN_ID, stepEnv("postgres", "app", ["APP_ROLE=app", `FORCE=${force ? 1 : 0}`]));
+    for (const [key, value] of Object.entries(overrides)) {
+        assert.match(text, new RegExp(`^${key}=`, "m"), `no setting ${key}`);
+        text = text.replace(new RegExp(`^${key}=.*$`, "m"), `${key}=${value}`);
+    }
+    return text;
+};
+/** The arguments of migration-step.sh as the Migration component passes them on the VPS: the step, nothing else. */
+const stepArgs = (name: string) => ["components/migration/migration-step.sh", name];
+const runStep = (name: string, env: string) => run("bash", stepArgs(name), { input: env, timeoutMs: 10 * 60_000 });
+const step = (name: string, force = false) => runStep(name, stepEnv("app", RUN_ID, "postgres", "app", "", { FORCE: force ? "1" : "0" }));
 
-// The SuperTokens core's data, as the Migration component moves it: its own run id, the
-// core's database, and the core's container stopped from restore to verify.
+// The SuperTokens core's data, as the Migration component moves it: its own work
+// directory (<run id>-auth), the core's database, and the core's container stopped from restore to verify.
 const CORE = `${TAG}-core`;
 const AUTH_RUN_ID = `${RUN_ID}-auth`;
-const authStep = (name: string, extra: string[] = []) =>
-    runStep(name, AUTH_RUN_ID, stepEnv("st_export", "supertokens", ["APP_ROLE=supertokens", "FORCE=0", "REPLACE_IF_EMPTY=public.all_auth_recipe_users", ...extra]), [CORE]);
+const authStep = (name: string, overrides: Record<string, string> = {}) => runStep(name, stepEnv("auth", RUN_ID, "st_export", "supertokens", CORE, overrides));
 const coreRunning = () => docker(["container", "inspect", "-f", "{{.State.Running}}", CORE]) === "true";
 
 describe("scripts run on the VPS, against real Postgres containers", { concurrency: false }, () => {
@@ -76,7 +98,7 @@ describe("scripts run on the VPS, against real Postgres containers", { concurren
 
     it("db-roles.sh gives each role exactly its own database, and a second run changes nothing", () => {
         for (let i = 0; i < 2; i++) {
-            const r = run("bash", ["components/postgres/db-roles.sh", TARGET], { input: roles });
+            const r = run("bash", ["components/postgres/db-roles.sh"], { input: roles() });
             assert.equal(r.status, 0, explain(r));
             assert.match(r.stdout, /2 role\(s\) in place/);
             assert.ok(!(r.stdout + r.stderr).includes(APP_PW), "a password in the output");
@@ -91,8 +113,8 @@ describe("scripts run on the VPS, against real Postgres containers", { concurren
     });
 
     it("db-roles.sh refuses a weak password without touching anything", () => {
-        const r = run("bash", ["components/postgres/db-roles.sh", TARGET], { input: "app app short\n" });
-        assert.notEqual(r.status, 0);
+        const r = run("bash", ["components/postgres/db-roles.sh"], { input: roles("short") });
+        assert.equal(r.status, 2);
         assert.match(r.stderr, /the password of role app must be 16\+ letters and digits/);
     });
 
@@ -164,7 +186,7 @@ describe("scripts run on the VPS, against real Postgres containers", { concurren
             assert.ok(coreRunning(), "a verify with an answer must start the core again");
 
             docker(["stop", CORE]);
-            const cannot = authStep("verify", ["APP_ROLE=no_such_role"]);
+            const cannot = authStep("verify", { APP_ROLE: "no_such_role" });
             assert.notEqual(cannot.status, 0);
             assert.match(cannot.stderr, /stays stopped: verify did not get an answer; .*docker start .*-core/);
             assert.ok(!coreRunning(), "verify without an answer must leave the core stopped for a retry");
@@ -177,7 +199,7 @@ describe("scripts run on the VPS, against real Postgres containers", { concurren
     it("migration-step.sh: a restore that fails after the core was stopped starts it again on its unchanged database", () => {
         const before = sql(TARGET, "supertokens", "select oid from pg_database where datname = 'supertokens'");
         // Passes the checks, then fails creating the tables: the app role may not create in the core's database.
-        const r = authStep("restore", ["FORCE=1", "OWNER=app"]);
+        const r = authStep("restore", { FORCE: "1", OWNER: "app" });
         assert.notEqual(r.status, 0, explain(r));
         assert.match(r.stdout, /stopped .*-core: it stays stopped until verify has run/);
         assert.match(r.stderr, /permission denied for schema public/);
@@ -205,12 +227,12 @@ describe("scripts run on the VPS, against real Postgres containers", { concurren
         sql(SOURCE, "postgres", "create database big");
         sql(SOURCE, "big", "create table t (id bigint primary key, k int, v text); insert into t select g, g % 1000, md5(g::text) from generate_series(1, 1500000) g; create index on t (k, v)");
         const bigRun = `${RUN_ID}-big`;
-        const env = stepEnv("big", "app", ["APP_ROLE=app", "FORCE=1"]);
-        assert.equal(runStep("dump", bigRun, env).status, 0);
+        const env = stepEnv("app", bigRun, "big", "app", CORE, { FORCE: "1" });
+        assert.equal(runStep("dump", env).status, 0);
         const before = sql(TARGET, "postgres", "select oid from pg_database where datname = 'app'");
         const items = sql(TARGET, "app", "select count(*) from public.items");
 
-        const child = spawn("bash", stepArgs("restore", bigRun, [CORE]), {
+        const child = spawn("bash", stepArgs("restore"), {
             stdio: ["pipe", "pipe", "pipe"],
         });
         let out = "";
