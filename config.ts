@@ -4,6 +4,8 @@
 // parsed type (inferred), validation (parseConfig: every problem at once, each naming the
 // key and the stack), Pulumi.yaml's `config:` section and INFRASTRUCTURE.md's key table
 // (tools/gen-docs.ts; a test fails when they drift). RULES holds every rule across keys.
+import * as fs from "node:fs";
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { cpusStable } from "./components/shared/cpus";
@@ -140,6 +142,19 @@ const secretCheck =
         return why ? `expected ${expected}, got ${why}` : undefined;
     };
 const postgresUrl = secretCheck(postgresUrlProblem, "a postgresql://user:password@host:port/database URL");
+
+/** Supabase's own schemas, which cannot be moved to plain PostgreSQL: pg-migrate's list is the one source. */
+const SUPABASE_SCHEMAS = (() => {
+    const tool = fs.readFileSync(path.join(__dirname, "components", "migration", "pg-migrate"), "utf8");
+    const list = /^readonly SUPABASE_SCHEMAS="([a-z0-9_ ]+)"$/m.exec(tool)?.[1];
+    if (!list) throw new Error("components/migration/pg-migrate no longer declares SUPABASE_SCHEMAS on one line");
+    return list.split(" ");
+})();
+const migrationSchemas: Check = (v) => {
+    if (!/^[a-z_][a-z0-9_]*(,[a-z_][a-z0-9_]*)*$/.test(v)) return `expected comma-separated lower-case schema names, got ${JSON.stringify(v)}`;
+    const internal = v.split(",").filter((schema) => SUPABASE_SCHEMAS.includes(schema));
+    return internal.length > 0 ? `expected the app's own schemas, got Supabase-internal ${internal.join(", ")} (not movable to plain PostgreSQL)` : undefined;
+};
 
 // ---- Declarations -------------------------------------------------------------------
 
@@ -321,7 +336,7 @@ export const KEYS = {
         description:
             "postgresql:// URL of a database holding the SuperTokens Cloud core's tables (the export SuperTokens support sends, restored anywhere the VPS reaches). Set: the migration run also moves the auth data, password hashes and signing keys included, into the supertokens database.",
     }),
-    migrationSchemas: key(text(pattern(/^[a-z_][a-z0-9_]*(,[a-z_][a-z0-9_]*)*$/, "comma-separated lower-case schema names")), {
+    migrationSchemas: key(text(migrationSchemas), {
         default: "public",
         description: "Comma-separated app schemas to move (pg-migrate's SCHEMAS).",
     }),
