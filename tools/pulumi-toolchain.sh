@@ -1,50 +1,54 @@
 #!/usr/bin/env bash
 # Provides the Pulumi engine (pulumi, pulumi-language-nodejs) and the provider plugins this
 # project's npm packages ask for, on machines that reach only the Go module proxy, npm and
-# Debian (no get.pulumi.com, no GitHub). Facts behind it:
+# Debian (no get.pulumi.com, no GitHub). The facts behind it are in the team's
 # shared/reference/pulumi-offline-toolchain.md.
 #
 #   bash tools/pulumi-toolchain.sh [--substitutes] [--allow-missing-plugins] [--missing-report FILE]
+#   bash tools/pulumi-toolchain.sh --download    only fetch the Go modules every build needs
 #   source tools/pulumi-env.sh        # then: pulumi preview / up ...
 #
 # - Versions come from the project: node_modules/@pulumi/pulumi (SDK) and
 #   node_modules/@pulumi/<name>/package.json field pulumi.version (plugins; each is
-#   installed under exactly that version). Run `npm ci` first.
+#   installed under exactly that version). Run `npm ci` first (not needed for --download).
 # - A `pulumi` already on PATH is used as is when it is at least the SDK's version and
 #   every plugin is already in its plugin cache.
 # - Otherwise everything is built from Go modules into
 #   ${BYTE_RUNNER_CACHE:-$HOME/.cache/byte-runner-infra}/pulumi/<cli version>/bin, one binary
-#   at a time (2-core machines); a binary already built for the same module version and
-#   flags is skipped, so a second run takes seconds. Plugin binaries are built into
-#   $BYTE_RUNNER_CACHE/pulumi/plugin-builds (off PATH) and installed into PULUMI_HOME
-#   ($BYTE_RUNNER_CACHE/pulumi-home) via `pulumi plugin install --file`.
+#   at a time (go build already uses every core); a binary already built from the same
+#   sources and flags is skipped, so a second run takes seconds. Every binary is compiled
+#   with the same flags (GO_BUILD_FLAGS), so Go's compile cache builds a package shared by
+#   several of them once. Plugin binaries are built into $BYTE_RUNNER_CACHE/pulumi/plugin-builds
+#   (off PATH) and installed into PULUMI_HOME ($BYTE_RUNNER_CACHE/pulumi-home) with
+#   `pulumi plugin install --file`.
+# - Release builds: toolchain/providers.tsv pins each plugin's release module. The Go proxy
+#   here answers 403 "This module version is not available" for all five at their release
+#   commits, so none can be built from its release; each is then reported missing, or, with
+#   --substitutes, replaced by its stand-in.
 # - --substitutes: for a plugin whose release module cannot be had, build the stand-in in
-#   toolchain/substitutes/<name>/ instead (the upstream Terraform provider bridged with
-#   pulumi-terraform-bridge, tokens and names as the npm package has them; NOT the
-#   release: read its info.go) and install it under the version the npm package asks for.
+#   toolchain/substitutes/<name>/ instead and install it under the version the npm package
+#   asks for. random, tls, docker and cloudflare are the upstream Terraform providers bridged
+#   with pulumi-terraform-bridge, tokens and names as the npm package has them (cloudflare
+#   cut down to the three resources this program uses); they build in one Go workspace
+#   (substitutes/go.work) so they share their dependencies. command is written here on
+#   pulumirpc. None is the release: read each one's info.go.
 # - Ends with a smoke check (pulumi version, pulumi plugin ls) and exits 2 when a plugin
 #   is missing, unless --allow-missing-plugins is given (the engine alone is then enough,
 #   e.g. for programs without provider resources or with dynamic providers).
 #   --missing-report FILE: the names of the missing plugins, one per line, are written to
 #   FILE (empty when none), so that a caller can run what needs only the others.
-# - $BYTE_RUNNER_CACHE/go-build (Go's compile cache, ~7 GB after a cold build of everything) only speeds up rebuilds after a
-#   version change; deleting it is safe.
+# - $BYTE_RUNNER_CACHE/go-build is Go's compile cache (GOCACHE; ~4.5 GB after a cold build of
+#   everything). It only speeds up rebuilds after a version change; deleting it is safe.
 #
-# Status when written (2026-11): the engine builds (pulumi ~9 min cold on 2 busy cores,
-# the language host under a minute), but the Go proxy here answers 403 "This module version
-# is not available" for every provider module (github.com/pulumi/pulumi-<name>/provider...)
-# at their release commits, so all five plugins are reported missing. See
-# toolchain/providers.tsv for the pins. With --substitutes, the stand-ins in
-# toolchain/substitutes/* are built instead: random, tls, docker and cloudflare bridged
-# from the upstream Terraform providers (cloudflare cut down to the three resources this
-# program uses), command written on pulumirpc. Cold builds on 2 cores: random ~6.5 min,
-# tls ~2 min, docker ~3 min, command ~1 min, cloudflare ~5 min.
+# A cold build of everything takes about 15 min on 2 cores (2026-11-30, Go modules already
+# downloaded): the CLI ~5 min, random ~2 min, docker ~2.5 min, cloudflare ~4.5 min, the
+# language host, command and tls under 30 s each (tls finds all it needs compiled).
 #
 # The language host built here (sdk v3.68.0) reads its options from command-line flags,
-# which current engines no longer pass: Pulumi.yaml `runtime.options` (typescript,
-# nodeargs, tsconfig) are ignored. Use plain `runtime: nodejs`; the SDK then runs .ts
-# through the project's typescript and its vendored ts-node (type-checking unless
-# PULUMI_NODEJS_TRANSPILE_ONLY=true).
+# which current engines no longer pass: Pulumi.yaml's `runtime.options` (typescript: false,
+# nodeargs: --import tsx, which a released engine and language host honour) are ignored
+# here, and the SDK runs the .ts program through the project's typescript and its vendored
+# ts-node (type-checking unless PULUMI_NODEJS_TRANSPILE_ONLY=true).
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -56,6 +60,7 @@ TOOLCHAIN_DIR="$SCRIPT_DIR/toolchain"
 
 ALLOW_MISSING_PLUGINS=0
 USE_SUBSTITUTES=0
+DOWNLOAD_ONLY=0
 MISSING_REPORT=""
 
 log() { printf '[pulumi-toolchain] %s\n' "$*" >&2; }
@@ -73,6 +78,7 @@ parse_args() {
         case "$1" in
             --allow-missing-plugins) ALLOW_MISSING_PLUGINS=1 ;;
             --substitutes) USE_SUBSTITUTES=1 ;;
+            --download) DOWNLOAD_ONLY=1 ;;
             --missing-report)
                 (($# >= 2)) || die "--missing-report needs a file"
                 MISSING_REPORT="$2"
@@ -166,11 +172,17 @@ try_ambient_pulumi() {
     AMBIENT_PULUMI="$ambient"
 }
 
-# build_binary OUT STAMP_KEY WORKDIR GO_BUILD_ARGS...: `go build -o OUT` in WORKDIR,
-# skipped when OUT exists and was built with the same STAMP_KEY (module@version and
-# flags). Prints a start line and the elapsed seconds; the output goes to a log file.
+# One set of compile flags for every binary, as upstream's release builds use them. Go's
+# compile cache reuses a package only when its flags and build tags match, so a binary
+# built with other tags would compile every shared package (pulumi sdk, grpc ...) again.
+GO_BUILD_TAGS=osusergo,grpcnotrace
+GO_BUILD_FLAGS=(-trimpath -tags "$GO_BUILD_TAGS")
+
+# build_binary OUT STAMP_KEY WORKDIR GO_BUILD_ARGS...: `go build GO_BUILD_FLAGS -o OUT` in
+# WORKDIR, skipped when OUT exists and was built with the same STAMP_KEY (what was built and
+# how). Prints a start line and the elapsed seconds; the output goes to a log file.
 build_binary() {
-    local out="$1" key="$2" workdir="$3"
+    local out="$1" key="$2 tags=$GO_BUILD_TAGS" workdir="$3"
     shift 3
     local name stamp log_file started=$SECONDS
     name=$(basename "$out")
@@ -182,7 +194,7 @@ build_binary() {
     fi
     log "build $name: $key (log: $log_file) ..."
     rm -f "$stamp"
-    if ! (cd "$workdir" && go build -o "$out.tmp" "$@") >"$log_file" 2>&1; then
+    if ! (cd "$workdir" && go build "${GO_BUILD_FLAGS[@]}" -o "$out.tmp" "$@") >"$log_file" 2>&1; then
         tail -n 30 "$log_file" >&2
         die "building $name failed after $((SECONDS - started))s; full log: $log_file"
     fi
@@ -202,15 +214,10 @@ build_engine() {
     require_go_mod_version "$TOOLCHAIN_DIR/cli" github.com/pulumi/pulumi/pkg/v3 "$PULUMI_CLI_VERSION"
     require_go_mod_version "$TOOLCHAIN_DIR/cli" github.com/pulumi/pulumi/sdk/v3 "$PULUMI_CLI_VERSION"
     require_go_mod_version "$TOOLCHAIN_DIR/langhost" github.com/pulumi/pulumi/sdk/v3 "$PULUMI_LANGHOST_VERSION"
-    # Flags as upstream's release builds use them.
-    build_binary "$PULUMI_TOOLCHAIN_BIN/pulumi" \
-        "github.com/pulumi/pulumi/pkg/v3@v$PULUMI_CLI_VERSION tags=osusergo,grpcnotrace" \
-        "$TOOLCHAIN_DIR/cli" -trimpath -tags osusergo,grpcnotrace \
-        -ldflags "$version_flag=v$PULUMI_CLI_VERSION" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
-    build_binary "$PULUMI_TOOLCHAIN_BIN/pulumi-language-nodejs" \
-        "github.com/pulumi/pulumi/sdk/v3@v$PULUMI_LANGHOST_VERSION tags=osusergo,grpcnotrace" \
-        "$TOOLCHAIN_DIR/langhost" -trimpath -tags osusergo,grpcnotrace \
-        -ldflags "$version_flag=v$PULUMI_LANGHOST_VERSION" \
+    build_binary "$PULUMI_TOOLCHAIN_BIN/pulumi" "github.com/pulumi/pulumi/pkg/v3@v$PULUMI_CLI_VERSION" \
+        "$TOOLCHAIN_DIR/cli" -ldflags "$version_flag=v$PULUMI_CLI_VERSION" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+    build_binary "$PULUMI_TOOLCHAIN_BIN/pulumi-language-nodejs" "github.com/pulumi/pulumi/sdk/v3@v$PULUMI_LANGHOST_VERSION" \
+        "$TOOLCHAIN_DIR/langhost" -ldflags "$version_flag=v$PULUMI_LANGHOST_VERSION" \
         github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs
 }
 
@@ -270,7 +277,7 @@ build_provider() {
                     die "resolving $module@$release failed; log: $LOG_DIR/pulumi-resource-$name.get.log"
             fi
             build_binary "$PLUGIN_BUILD_DIR/pulumi-resource-$name" "$module@$release $flags" "$work" \
-                -trimpath -ldflags "$flags" "$main_package"
+                -ldflags "$flags" "$main_package"
             ;;
         bridged)
             local wrapper="$TOOLCHAIN_DIR/providers/$name"
@@ -280,7 +287,7 @@ build_provider() {
             fi
             require_go_mod_version "$wrapper" "$module" "${release#v}"
             build_binary "$PLUGIN_BUILD_DIR/pulumi-resource-$name" "$module@$release $flags" "$wrapper" \
-                -trimpath -ldflags "$flags" .
+                -ldflags "$flags" .
             ;;
         *) die "toolchain/providers.tsv: unknown kind '$kind' for $name" ;;
     esac
@@ -301,9 +308,15 @@ build_substitute() {
         log "substitute for $name is for $declared, the npm package asks for $version: update $dir"
         return 1
     fi
-    # Rebuild whenever any of its sources changes.
+    # In the bridged stand-ins' workspace or on its own; rebuilt whenever any of its sources
+    # (or the workspace's version choices) change.
+    local -x GOWORK
+    GOWORK=$(substitute_workspace "$name")
     key="substitute $name $version $(find "$dir" -type f | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16)"
-    build_binary "$PLUGIN_BUILD_DIR/pulumi-resource-$name" "$key" "$dir" -trimpath "./cmd/pulumi-resource-$name"
+    if [[ $GOWORK != off ]]; then
+        key+=" workspace $(cat "$GOWORK" "$GOWORK.sum" 2>/dev/null | sha256sum | cut -c1-16)"
+    fi
+    build_binary "$PLUGIN_BUILD_DIR/pulumi-resource-$name" "$key" "$dir" "./cmd/pulumi-resource-$name"
     log "SUBSTITUTE $name $version: a stand-in, not the release (how it differs: $dir/info.go)"
 }
 
@@ -387,8 +400,49 @@ smoke_check() {
     log "all $(wc -l <<<"$wanted") plugins present at the versions the npm packages ask for"
 }
 
+require_go() {
+    command -v go >/dev/null 2>&1 || die "go not found: Go 1.22 or later is needed to build the Pulumi engine and its plugins"
+}
+
+# substitute_workspace NAME: the go.work the stand-in NAME builds in (substitutes/go.work,
+# shared by the bridged ones), or "off" when it builds on its own module.
+substitute_workspace() {
+    local workspace="$TOOLCHAIN_DIR/substitutes/go.work"
+    if [[ -f $workspace ]] && grep -Eq "^[[:space:]]*(use[[:space:]]+)?\./$1[[:space:]]*\$" "$workspace"; then
+        printf '%s\n' "$workspace"
+    else
+        printf 'off\n'
+    fi
+}
+
+# download_modules: the Go modules each build needs, into the module cache (the network
+# part of a cold build; it needs no npm package, so it can start before `npm ci`). Listing
+# a main package's dependencies fetches exactly the modules its build will read.
+download_modules() {
+    local started=$SECONDS dir name
+    log "downloading the Go modules of the engine and the stand-ins"
+    (cd "$TOOLCHAIN_DIR/cli" && GOWORK=off go list -deps -tags "$GO_BUILD_TAGS" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi >/dev/null) ||
+        die "downloading the Go modules of the CLI failed"
+    (cd "$TOOLCHAIN_DIR/langhost" && GOWORK=off go list -deps -tags "$GO_BUILD_TAGS" github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs >/dev/null) ||
+        die "downloading the Go modules of the language host failed"
+    for dir in "$TOOLCHAIN_DIR"/substitutes/*/; do
+        name=$(basename "$dir")
+        [[ -f "$dir/go.mod" ]] || continue
+        (cd "$dir" && GOWORK=$(substitute_workspace "$name") go list -deps -tags "$GO_BUILD_TAGS" "./cmd/pulumi-resource-$name" >/dev/null) ||
+            die "downloading the Go modules of the $name stand-in failed"
+    done
+    log "Go modules downloaded in $((SECONDS - started))s (module cache: $(go env GOMODCACHE))"
+}
+
 main() {
     parse_args "$@"
+    # No VCS stamping (the wrappers sit in this repo); no workspace unless a build names one.
+    export GOFLAGS="-buildvcs=false" GOWORK=off
+    if ((DOWNLOAD_ONLY)); then
+        require_go
+        download_modules
+        return 0
+    fi
     local started=$SECONDS sdk_version wanted
     sdk_version=$(package_field "$REPO_DIR/node_modules/@pulumi/pulumi/package.json" 'p.version')
     wanted=$(wanted_plugins)
@@ -403,7 +457,7 @@ main() {
 
     version_at_least "$PULUMI_CLI_VERSION" "$sdk_version" ||
         die "CLI $PULUMI_CLI_VERSION is older than the SDK $sdk_version: raise PULUMI_CLI_VERSION in toolchain/versions.sh and toolchain/cli/go.mod"
-    command -v go >/dev/null 2>&1 || die "go not found (needed to build the Pulumi engine)"
+    require_go
 
     LOG_DIR="$PULUMI_TOOLCHAIN_CACHE/pulumi/logs"
     # Plugin binaries stay off PATH: the engine would take a pulumi-resource-* on PATH
@@ -411,9 +465,8 @@ main() {
     PLUGIN_BUILD_DIR="$PULUMI_TOOLCHAIN_CACHE/pulumi/plugin-builds"
     mkdir -p "$PULUMI_TOOLCHAIN_BIN" "$LOG_DIR" "$PLUGIN_BUILD_DIR"
     # Compiled packages are cached beside the binaries (reused by later runs); downloaded
-    # modules stay in the default GOMODCACHE. No VCS stamping: the wrappers sit in this repo.
+    # modules stay in the default GOMODCACHE.
     export GOCACHE="$PULUMI_TOOLCHAIN_CACHE/go-build"
-    export GOFLAGS="-buildvcs=false"
     export PULUMI_HOME="${PULUMI_HOME:-$PULUMI_TOOLCHAIN_CACHE/pulumi-home}"
     export PULUMI_SKIP_UPDATE_CHECK=true
     export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
