@@ -2,7 +2,9 @@
 # Installs what the project needs on a fresh Debian machine (run as root): the Debian
 # packages its tests and local "VPS" use, then the npm dependencies (which bring Node 24
 # through the npm package `node`). Idempotent and quick when everything is there.
-#   bash tools/install-deps.sh
+#   bash tools/install-deps.sh           both
+#   bash tools/install-deps.sh debian    the Debian packages only
+#   bash tools/install-deps.sh npm       the npm dependencies only (tools/test.sh runs the two at once)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -12,43 +14,58 @@ die() {
     exit 1
 }
 
-[[ $(id -u) -eq 0 ]] || die "run as root: it installs Debian packages"
+part=${1:-all}
+case $part in
+    all | debian | npm) ;;
+    *) die "usage: install-deps.sh [debian|npm]" ;;
+esac
 
-# What each package is for: shellcheck and shfmt (shell lint and format), caddy (Caddyfile check), postgresql-15 and
-# postgresql-client-15 (migration tests), nftables/iproute2/iptables/busybox-static
-# (firewall tests in network namespaces), docker.io (the local VPS's engine),
-# openssh-server/openssh-client (the local VPS's sshd), debootstrap (base image for the
-# stand-in images), curl/ca-certificates (end-to-end checks), util-linux (unshare).
-packages=(
-    shellcheck shfmt caddy postgresql-15 postgresql-client-15 nftables iproute2 iptables busybox-static
-    docker.io openssh-server openssh-client debootstrap curl ca-certificates util-linux git
-)
-missing=()
-for pkg in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-if [[ ${#missing[@]} -gt 0 ]]; then
-    say "installing Debian packages: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    # No init system on these machines: keep package scripts from starting services.
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod 755 /usr/sbin/policy-rc.d
-        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+debian_packages() {
+    [[ $(id -u) -eq 0 ]] || die "run as root: it installs Debian packages"
+
+    # What each package is for: shellcheck and shfmt (shell lint and format), caddy
+    # (Caddyfile check), postgresql-15 and postgresql-client-15 (migration tests),
+    # nftables/iproute2/iptables/busybox-static (firewall tests in network namespaces),
+    # docker.io (the local VPS's engine), openssh-server/openssh-client (the local VPS's
+    # sshd), debootstrap (base image for the stand-in images), curl/ca-certificates
+    # (end-to-end checks), util-linux (unshare), git (the workflow test's fresh clone).
+    local packages=(
+        shellcheck shfmt caddy postgresql-15 postgresql-client-15 nftables iproute2 iptables busybox-static
+        docker.io openssh-server openssh-client debootstrap curl ca-certificates util-linux git
+    )
+    local missing=() pkg
+    for pkg in "${packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    if [[ ${#missing[@]} -gt 0 ]]; then
+        say "installing Debian packages: ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        # No init system on these machines: keep package scripts from starting services.
+        if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+            printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+            chmod 755 /usr/sbin/policy-rc.d
+            trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+        fi
+        apt-get -o DPkg::Lock::Timeout=600 update -qq
+        apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+        say "Debian packages present"
     fi
-    apt-get -o DPkg::Lock::Timeout=600 update -qq
-    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-else
-    say "Debian packages present"
-fi
+}
 
-cd "$repo"
-lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
-if [[ -f node_modules/.install-hash && $(cat node_modules/.install-hash) == "$lock_hash" && -x node_modules/.bin/node ]]; then
-    say "npm dependencies up to date"
-else
-    say "npm ci (Node 24 comes with it, from the npm package node)"
-    npm ci --no-audit --no-fund --loglevel=error
-    printf '%s\n' "$lock_hash" >node_modules/.install-hash
-fi
-say "node $(node_modules/.bin/node --version)"
+npm_dependencies() {
+    cd "$repo"
+    local lock_hash
+    lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+    if [[ -f node_modules/.install-hash && $(cat node_modules/.install-hash) == "$lock_hash" && -x node_modules/.bin/node ]]; then
+        say "npm dependencies up to date"
+    else
+        say "npm ci (Node 24 comes with it, from the npm package node)"
+        npm ci --no-audit --no-fund --loglevel=error
+        printf '%s\n' "$lock_hash" >node_modules/.install-hash
+    fi
+    say "node $(node_modules/.bin/node --version)"
+}
+
+if [[ $part != npm ]]; then debian_packages; fi
+if [[ $part != debian ]]; then npm_dependencies; fi

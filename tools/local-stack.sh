@@ -2,7 +2,9 @@
 # The `local` stack: this machine as the VPS. One command per phase, each idempotent.
 #   bash tools/local-stack.sh setup     toolchain, Docker engine, images, sshd, stack config
 #   bash tools/local-stack.sh vps       Docker engine, images, sshd only (no Pulumi needed)
-#   bash tools/local-stack.sh toolchain [REPORT]  the Pulumi toolchain only (missing plugins to REPORT)
+#   bash tools/local-stack.sh images    Docker engine and images only
+#   bash tools/local-stack.sh sshd      sshd only
+#   bash tools/local-stack.sh toolchain the Pulumi toolchain with the plugins the local stack needs
 #   bash tools/local-stack.sh config    the stack's config (Pulumi.local.yaml) only
 #   bash tools/local-stack.sh up        pulumi up --stack local, then print the URLs
 #   bash tools/local-stack.sh urls      the URLs and how to reach them with curl
@@ -46,25 +48,27 @@ write_stack_config() {
     pulumi config set --stack "$STACK" --secret hostSshPrivateKey <"$LOCAL_VPS_SSH_PRIVATE_KEY_FILE"
 }
 
-# toolchain [REPORT]: the Pulumi toolchain with every plugin it can provide; fails only when
-# a plugin the local stack needs is missing (command, docker, random: internal TLS, no
-# DNS). The names of the missing plugins go to REPORT when given.
+# toolchain: the Pulumi toolchain with every plugin it can provide; fails only when a plugin
+# the local stack needs is missing (command, docker, random: internal TLS, no DNS).
 toolchain() {
     phase "Pulumi toolchain (built from Go modules on first use; cached afterwards)"
-    local report=${1:-}
-    [[ -n $report ]] || report=$(mktemp)
+    local report
+    report=$(mktemp)
     bash tools/pulumi-toolchain.sh --substitutes --allow-missing-plugins --missing-report "$report"
     if grep -qxE 'command|docker|random' "$report"; then
         die "the local stack needs the plugins command, docker and random; missing: $(tr '\n' ' ' <"$report")"
     fi
-    if [[ -z ${1:-} ]]; then rm -f "$report"; fi
+    rm -f "$report"
 }
 
-vps() {
+start_images() {
     phase "Docker engine"
     bash tools/local-vps/dockerd.sh start
     phase "stand-in images (debootstrap base on first use)"
     bash tools/local-vps/images.sh
+}
+
+start_sshd() {
     phase "sshd on 127.0.0.1"
     bash tools/local-vps/sshd.sh start
 }
@@ -95,11 +99,17 @@ TXT
 case ${1:-} in
     setup)
         toolchain
-        vps
+        start_images
+        start_sshd
         config
         ;;
-    toolchain) toolchain "${2:-}" ;;
-    vps) vps ;;
+    toolchain) toolchain ;;
+    vps)
+        start_images
+        start_sshd
+        ;;
+    images) start_images ;;
+    sshd) start_sshd ;;
     config) config ;;
     up)
         pulumi_env
@@ -155,5 +165,5 @@ case ${1:-} in
         remove_all volume ls -q --filter "name=^${prefix}" -- volume rm
         echo "[local-stack] the local VPS has no byte-runner container, network or volume left"
         ;;
-    *) die "usage: local-stack.sh setup|vps|toolchain|config|up|urls|destroy|reset" ;;
+    *) die "usage: local-stack.sh setup|vps|images|sshd|toolchain|config|up|urls|destroy|reset" ;;
 esac

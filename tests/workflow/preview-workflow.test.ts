@@ -46,8 +46,8 @@ const NOT_RUN_HERE: Record<string, string> = {
     "pulumi/actions": "needs GitHub and Pulumi's services (the CLI download, the state backend, the comment on the pull request); tests/e2e/preview.test.ts previews both stacks with the engine built here",
 };
 
-/** Programs the hosted runner (ubuntu-latest) has without installing anything. */
-const ON_THE_RUNNER = new Set(["bash", "sh", "git", "ssh-keygen", "node", "npm"]);
+/** Programs the hosted runner (ubuntu-latest) has without installing anything: Ubuntu's base, git, OpenSSH's client, Node from setup-node. */
+const ON_THE_RUNNER = new Set(["bash", "sh", "sleep", "kill", "ps", "git", "ssh-keygen", "node", "npm"]);
 
 /** The Debian/Ubuntu packages a run: script installs with apt-get install. */
 function aptPackages(script: string): string[] {
