@@ -31,12 +31,13 @@ describe("tools/phases.sh: a missing toolchain fails the run (CI=true)", () => {
     it("names the failed background phase, shows the end of its log and closes with the table", () => {
         const r = harness(`${FAILING_TOOLCHAIN}\nphase "suites"\nphase_wait "Pulumi toolchain"\necho "the end-to-end suite would start"`);
         assert.equal(r.status, 1, r.out);
-        assert.match(r.out, /background phase FAILED: Pulumi toolchain/);
+        assert.match(r.out, /background phase Pulumi toolchain: FAILED \(exit 1\); the end of its log/);
         assert.match(r.out, /\| \[pulumi-toolchain\] error: go not found/);
         assert.match(r.out, /FAILED: Pulumi toolchain; see above\. Nothing that needs them can run; set BYTE_RUNNER_ALLOW_SKIP=1 to skip the tests that need them on purpose instead/);
         assert.doesNotMatch(r.out, /would start/);
         assert.match(r.out, /phase times/);
         assert.match(r.out, /FAILED \(exit 1\)\s+Pulumi toolchain \(background\)/);
+        assert.match(r.out, /\sok\s+suites$/m, "the foreground phase that was waiting did its part");
         assert.match(r.out, /FAILED \(exit 1\)\s+total/);
     });
 

@@ -114,7 +114,7 @@ _phases_collect() {
 
 _phases_show_failure() {
     local title=$1 log=${_phases_log[$1]}
-    _phases_say "background phase FAILED: $title (${_phases_result[$title]}); the end of its log ($log):"
+    _phases_say "background phase $title: ${_phases_result[$title]}; the end of its log ($log):"
     tail -n 40 "$log" | sed 's/^/    | /' >&2
 }
 
@@ -135,6 +135,8 @@ _phases_settle() {
 # _phases_fail TITLE...: ends the run, naming the failed phases.
 _phases_fail() {
     local how="set BYTE_RUNNER_ALLOW_SKIP=1 to skip the tests that need them on purpose instead"
+    # The foreground phase did its part; the failure is the background phases' (their rows say so).
+    _phases_close_current 0
     _phases_say "FAILED: $(printf '%s; ' "$@")see above. Nothing that needs them can run; $how"
     exit 1
 }
