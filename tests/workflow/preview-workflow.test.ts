@@ -126,7 +126,7 @@ describe("the pull-request workflow's preview job, on this machine", () => {
             fs.mkdirSync(shims);
             const projectNode = fs.realpathSync(path.join(REPO, "node_modules", ".bin", "node"));
             fs.symlinkSync(projectNode, path.join(shims, "node"));
-            const notes = [`checkout: ${NOT_RUN_HERE["actions/checkout"]} (${head}; uncommitted changes are not in it)`];
+            const notes: string[] = [];
             const hasSudo = spawnSync("sh", ["-c", "command -v sudo"]).status === 0;
             if (!hasSudo && process.getuid?.() === 0) {
                 fs.writeFileSync(path.join(shims, "sudo"), '#!/bin/sh\n# The runner\'s passwordless sudo; this machine runs the steps as root already.\nexec "$@"\n', { mode: 0o755 });
@@ -135,7 +135,9 @@ describe("the pull-request workflow's preview job, on this machine", () => {
             // The outer run's node_modules/.bin stays off PATH: the steps get only what they install.
             const outerPath = (process.env.PATH ?? "").split(":").filter((dir) => dir && !dir.includes("node_modules"));
             const env: NodeJS.ProcessEnv = { ...process.env, PATH: [shims, ...outerPath].join(":"), CI: "true", GITHUB_ACTIONS: "true" };
-            for (const key of Object.keys(env)) if (key.startsWith("npm_")) delete env[key];
+            // Neither npm's variables of the outer run nor node:test's: a `node --test` that
+            // finds NODE_TEST_CONTEXT set reports to a parent that is not there, and runs nothing.
+            for (const key of Object.keys(env)) if (key.startsWith("npm_") || key === "NODE_TEST_CONTEXT") delete env[key];
 
             const matrix = job.strategy?.matrix;
             if (matrix) notes.push(`matrix ${JSON.stringify(matrix)}: no run: step uses it, so they run once`);
@@ -160,7 +162,8 @@ describe("the pull-request workflow's preview job, on this machine", () => {
                         const version = spawnSync(projectNode, ["--version"], { encoding: "utf8" }).stdout.trim();
                         assert.ok(version.startsWith(`v${wanted}.`), `${label} asks for Node ${wanted}; the stand-in is ${version}`);
                     }
-                    t.diagnostic(`${label}: NOT RUN: ${why}`);
+                    const detail = action === "actions/checkout" ? ` (${head}; uncommitted changes are not in it)` : "";
+                    t.diagnostic(`${label}: NOT RUN: ${why}${detail}`);
                     return;
                 }
                 assert.ok(step.run, `${label} has neither uses: nor run:`);
@@ -184,7 +187,10 @@ describe("the pull-request workflow's preview job, on this machine", () => {
                 });
                 const seconds = Math.round((Date.now() - started) / 1000);
                 assert.equal(r.status, 0, `${label} failed (exit ${r.status}, ${seconds} s):\n--- stdout (tail)\n${r.stdout.slice(-6000)}\n--- stderr (tail)\n${r.stderr.slice(-6000)}`);
-                t.diagnostic(`${label}: passed in ${seconds} s`);
+                // A step that runs node's test runner shows its counts: proof that tests ran.
+                const counts = ["tests", "pass", "fail", "skipped"].map((word) => r.stdout.match(new RegExp(`^ℹ ${word} (\\d+)$`, "m"))?.[0]?.slice(2)).filter(Boolean);
+                if (/\bnpm test\b/.test(step.run)) assert.match(r.stdout, /^ℹ pass [1-9]\d*$/m, `${label} ran npm test, but no test passed:\n${r.stdout.slice(-3000)}`);
+                t.diagnostic(`${label}: passed in ${seconds} s${counts.length ? ` (${counts.join(", ")})` : ""}`);
                 ran++;
             });
             for (const note of notes) t.diagnostic(note);
