@@ -239,7 +239,9 @@ module_served() {
     scratch=$(mktemp -d)
     (cd "$scratch" && go mod init probe && go mod download -json "$1@$2") >"$scratch/out" 2>&1 || served=1
     if ((served != 0)); then
-        grep -m1 -E '"Error"|403|404|not available|invalid' "$scratch/out" | sed 's/^[[:space:]]*/  /' >&2 ||
+        # Go's message, without the address it asked (the proxy is the machine's business).
+        grep -m1 -E '"Error"|403|404|not available|invalid' "$scratch/out" |
+            sed -E 's/^[[:space:]]*/  /; s#(reading )?https?://[^ ]*:? ?##g' >&2 ||
             tail -n 3 "$scratch/out" >&2
     fi
     rm -rf "$scratch"
