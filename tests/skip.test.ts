@@ -98,6 +98,15 @@ describe("tools/phases.sh: a missing toolchain fails the run (CI=true)", () => {
 });
 
 describe("tests/skip.ts and the end-to-end tests that need the engine", () => {
+    it("every end-to-end file that runs the engine says so with needsPlugins(), which is how tools/test.sh knows to wait for the toolchain", () => {
+        const dir = path.join(REPO, "tests", "e2e");
+        const files = fs.readdirSync(dir).filter((file) => file.endsWith(".test.ts"));
+        const runsEngine = files.filter((file) => /\bpulumi\(|"tools\/preview\.sh"/.test(fs.readFileSync(path.join(dir, file), "utf8")));
+        assert.ok(runsEngine.includes("local.test.ts") && runsEngine.includes("preview.test.ts"), runsEngine.join(" "));
+        const undeclared = runsEngine.filter((file) => !fs.readFileSync(path.join(dir, file), "utf8").includes("needsPlugins("));
+        assert.deepEqual(undeclared, [], "these run the engine without needsPlugins(): tools/test.sh would start them before the toolchain is built");
+    });
+
     it("a missing thing is a skip only with the opt-in, and then it is said", () => {
         const said: string[] = [];
         assert.equal(allowedSkip("caddy is not installed", { CI: "true" }, (line) => said.push(line)), undefined);
