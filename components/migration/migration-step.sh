@@ -75,7 +75,7 @@ edge_network=${settings[EDGE_NETWORK]} internal_network=${settings[INTERNAL_NETW
 [[ -n ${settings[SOURCE_DATABASE_URL]} ]] || settings_fail SOURCE_DATABASE_URL "empty: every step needs the source"
 [[ -n ${settings[TARGET_DATABASE_URL]} ]] || settings_fail TARGET_DATABASE_URL "empty: every step needs the target"
 if ! printf '%s  %s\n' "${settings[PG_MIGRATE_SHA256]}" "$tool" | sha256sum --check --status 2>/dev/null; then
-    die "PG_MIGRATE: $tool is missing on this host or is not the file that was uploaded (sha256 ${settings[PG_MIGRATE_SHA256]}); upload it again: see INFRASTRUCTURE.md, runbook \"An uploaded script is missing on the host\""
+    die "PG_MIGRATE: $tool is missing on this host, or is not the file that was uploaded (sha256 ${settings[PG_MIGRATE_SHA256]}). Upload it again with: pulumi up --replace <the URN of migration-upload-pg-migrate, from: pulumi stack --show-urns>; then run pulumi up again. Runbook: INFRASTRUCTURE.md, An uploaded script is missing on the host."
 fi
 # pg-migrate checks its own settings: one rule, in one place.
 if ! (
