@@ -239,8 +239,8 @@ const TABLE: Setting[] = [
             ["public, billing", false],
             ["public;drop", false],
             ["2fa", false],
-            ["auth", false], // config.ts must refuse this: a Supabase-internal schema, which pg-migrate refuses (its SUPABASE_SCHEMAS list)
-            ["public,storage", false], // config.ts must refuse this: storage is a Supabase-internal schema
+            ["auth", false],
+            ["public,storage", false],
         ],
     },
     {
