@@ -40,9 +40,10 @@
 # - $BYTE_RUNNER_CACHE/go-build is Go's compile cache (GOCACHE; ~4.5 GB after a cold build of
 #   everything). It only speeds up rebuilds after a version change; deleting it is safe.
 #
-# A cold build of everything takes about 15 min on 2 cores (2026-11-30, Go modules already
-# downloaded): the CLI ~5 min, random ~2 min, docker ~2.5 min, cloudflare ~4.5 min, the
-# language host, command and tls under 30 s each (tls finds all it needs compiled).
+# A cold build of everything takes about 10 min on 2 cores (2026-11-30, Go modules already
+# downloaded; 13 min before the stand-ins shared their compiled packages): the CLI ~4 min,
+# random ~1.5 min, docker ~1.5 min, cloudflare ~2.5 min, the language host, command and tls
+# under 20 s each (tls finds all it needs compiled).
 #
 # The language host built here (sdk v3.68.0) reads its options from command-line flags,
 # which current engines no longer pass: Pulumi.yaml's `runtime.options` (typescript: false,
