@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { PROXY_PORTS } from "./components/proxy/ports";
 import { cpusStable } from "./components/shared/cpus";
 import { cidrProblem, imageTag, isHostname, isIpv4, isIpv6, isPinnedImage, postgresUrlProblem, sshHostKeyProblem, sshPrivateKeyProblem } from "./values";
 
@@ -426,6 +427,14 @@ export const RULES: readonly Rule[] = [
                     : undefined,
         }),
     ),
+    {
+        key: "hostSshPort",
+        inputs: ["hostSshPort"],
+        check: (v) =>
+            (PROXY_PORTS as readonly number[]).includes(v.hostSshPort)
+                ? `expected a port other than ${PROXY_PORTS.join(" and ")} (the proxy publishes them, and the firewall refuses SSH among them), got ${v.hostSshPort}`
+                : undefined,
+    },
     {
         key: "postgresImage",
         inputs: ["postgresImage", "postgresMajorVersion"],

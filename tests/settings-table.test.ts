@@ -145,8 +145,8 @@ const TABLE: Setting[] = [
             ["22.5", false],
             ["ssh", false],
             ["", false],
-            ["443", false], // config.ts must refuse this: the proxy publishes 443 (PROXY_PORTS), and firewall.sh refuses an SSH port among the public ports
-            ["80", false], // config.ts must refuse this: the proxy publishes 80 (PROXY_PORTS), and firewall.sh refuses an SSH port among the public ports
+            ["443", false], // the proxy publishes 443 (PROXY_PORTS)
+            ["80", false], // the proxy publishes 80 (PROXY_PORTS)
         ],
     },
     {

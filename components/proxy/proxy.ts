@@ -7,7 +7,8 @@ import { ORIGIN_CERT_FILE, ORIGIN_KEY_FILE, Route, caddyfile } from "./caddyfile
 import { childOf } from "../shared/options";
 
 /** The only ports published on the VPS (HTTP and HTTPS, TCP); the host firewall opens exactly these. */
-export const PROXY_PORTS = [80, 443] as const;
+export { PROXY_PORTS } from "./ports";
+import { PROXY_PORTS } from "./ports";
 
 /** Every value comes from config or index.ts; none has a default here. */
 export interface ProxyArgs {

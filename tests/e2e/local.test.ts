@@ -166,7 +166,7 @@ describe("the local stack, end to end", { concurrency: false }, () => {
             config(["set", "--secret", "migrationSourceDatabaseUrl", `postgresql://postgres:${sourcePassword}@${source}:5432/app`]);
             config(["set", "--secret", "migrationAuthSourceDatabaseUrl", `postgresql://postgres:${sourcePassword}@${source}:5432/st_export`]);
             const steps = ["dump", "restore", "verify"].flatMap((s) => [`command:remote:Command::migration-${s}`, `command:remote:Command::migration-auth-${s}`]);
-            assert.deepEqual(plannedChanges(), [...steps, "byte-runner:migration:Migration::migration"].sort());
+            assert.deepEqual(plannedChanges(), [...steps, "command:remote:Command::migration-upload-migration-step.sh", "command:remote:Command::migration-upload-pg-migrate", "byte-runner:migration:Migration::migration"].sort());
             up();
 
             // The app's data and the users with their password hashes are there; verify passed.

@@ -27,7 +27,7 @@ declare -A IMAGE_REFS=(
     [caddy]=byte-runner-local/caddy:2.6
     [backend]=byte-runner-local/backend:1-standin
     [frontend]=byte-runner-local/frontend:1-standin
-    [supertokens - standin]=byte-runner-local/supertokens-standin:1
+    ["supertokens-standin"]=byte-runner-local/supertokens-standin:1
 )
 IMAGE_ORDER=(postgres pgbouncer caddy backend frontend supertokens-standin)
 
