@@ -37,8 +37,8 @@ interface KeySpec<T> extends Kind<T> {
     secret?: boolean;
     /** May be left unset (Pulumi.yaml then declares the default "", which means unset). */
     optional?: boolean;
-    /** Set on a container's memory key: the memory budget adds up exactly these. */
-    containerMemory?: true;
+    /** Set on a container's limit keys (containerLimits): the budget rules read exactly these. */
+    containerLimit?: "memory" | "cpus";
 }
 
 // ---- Kinds of values ----------------------------------------------------------------
@@ -182,9 +182,14 @@ function containerLimits<A extends string>(
         ...integer(64, 1048576),
         default: defaults.memoryMb,
         description: `Memory limit of the ${container} container in MiB${memoryNote}.`,
-        containerMemory: true,
+        containerLimit: "memory",
     };
-    const cpu: KeySpec<number> = { ...cpus(), default: defaults.cpus, description: `CPU limit of the ${container} container (decimal number of CPUs).` };
+    const cpu: KeySpec<number> = {
+        ...cpus(),
+        default: defaults.cpus,
+        description: `CPU limit of the ${container} container (decimal number of CPUs).`,
+        containerLimit: "cpus",
+    };
     return { [`${area}MemoryMb`]: memory, [`${area}Cpus`]: cpu } as Record<`${A}MemoryMb`, KeySpec<number>> & Record<`${A}Cpus`, KeySpec<number>>;
 }
 
@@ -384,8 +389,10 @@ function hostnames(v: Pick<ConfigValues, "environment" | "domain" | "frontendHos
     };
 }
 
-const memoryKeys = (Object.entries(KEYS) as [ConfigKeyName, KeySpec<unknown>][]).filter(([, spec]) => spec.containerMemory).map(([name]) => name);
-const cpuKeys = (Object.keys(KEYS) as ConfigKeyName[]).filter((name) => name.endsWith("Cpus") && name !== "hostCpus");
+const limitKeys = (limit: "memory" | "cpus") =>
+    (Object.entries(KEYS) as [ConfigKeyName, KeySpec<unknown>][]).filter(([, spec]) => spec.containerLimit === limit).map(([name]) => name);
+const memoryKeys = limitKeys("memory");
+const cpuKeys = limitKeys("cpus");
 
 /** The sum of every container's memory limit: each `<area>MemoryMb` key declared with containerLimits. */
 export function containerMemoryMb(v: ConfigValues): number {
