@@ -12,7 +12,7 @@
 # the pipeline cannot finish faster than its CPU work divided by the CPUs there are, so
 # that quotient says which ratio against the naive pipe this machine allows at best.
 # Environment: BENCH_SIZE_MB (default 1024) database size to build, JOBS (default: CPU
-# count), BENCH_DIR (default: a new temporary directory, removed at the end unless
+# count, at most 16), BENCH_DIR (default: a new temporary directory, removed at the end unless
 # BENCH_KEEP=1). Needs postgresql-15 (server and client) and runs the server as the
 # postgres OS user when started as root.
 set -euo pipefail
@@ -25,7 +25,12 @@ size_mb=${BENCH_SIZE_MB:-1024}
     echo "bench-migrate: BENCH_SIZE_MB must be a positive integer" >&2
     exit 2
 }
-jobs=${JOBS:-$(nproc)}
+# pg-migrate takes 1 to 16 jobs.
+jobs=${JOBS:-$(($(nproc) > 16 ? 16 : $(nproc)))}
+[[ $jobs =~ ^([1-9]|1[0-6])$ ]] || {
+    echo "bench-migrate: JOBS must be a whole number from 1 to 16" >&2
+    exit 2
+}
 bench_dir=${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/bench-migrate.XXXXXX")}
 mkdir -p "$bench_dir"
 chmod 755 "$bench_dir"

@@ -64,7 +64,7 @@ phases_check
 
 phase "workflow suite: actionlint, the pull-request workflow's run: steps in a fresh clone"
 phase_wait "actionlint"
-node --import tsx --test --test-concurrency=1 'tests/workflow/*.test.ts'
+npm run --silent test:workflow
 phases_check
 
 # End-to-end files that call needsPlugins() need the engine; the others (VPS scripts on
