@@ -10,7 +10,20 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { PROXY_PORTS } from "./components/proxy/ports";
 import { cpusStable } from "./components/shared/cpus";
-import { cidrProblem, imageTag, isHostname, isIpv4, isIpv6, isPinnedImage, postgresUrlProblem, sshHostKeyProblem, sshPrivateKeyProblem } from "./values";
+import {
+    cidrProblem,
+    cronScheduleProblem,
+    imageTag,
+    isHostname,
+    isIpv4,
+    isIpv6,
+    isPinnedImage,
+    pemCertificatesProblem,
+    postgresUrlProblem,
+    s3BucketProblem,
+    sshHostKeyProblem,
+    sshPrivateKeyProblem,
+} from "./values";
 
 export { isPinnedImage } from "./values";
 
@@ -143,6 +156,15 @@ const secretCheck =
         return why ? `expected ${expected}, got ${why}` : undefined;
     };
 const postgresUrl = secretCheck(postgresUrlProblem, "a postgresql://user:password@host:port/database URL");
+const cronSchedule: Check = (v) => {
+    const why = cronScheduleProblem(v);
+    return why ? `expected a cron schedule such as "17 3 * * 0" (minute hour day-of-month month day-of-week, numbers only), got ${JSON.stringify(v)}: ${why}` : undefined;
+};
+const s3Bucket: Check = (v) => {
+    const why = s3BucketProblem(v);
+    return why ? `expected an S3 bucket name such as byte-runner-backups, got ${JSON.stringify(v)}: ${why}` : undefined;
+};
+const address: Check = (v) => (isIpv4(v) || isIpv6(v) || isHostname(v) ? undefined : `expected an IPv4/IPv6 address or a DNS name, got ${JSON.stringify(v)}`);
 
 /** Supabase's own schemas, which cannot be moved to plain PostgreSQL: pg-migrate's list is the one source. */
 const SUPABASE_SCHEMAS = (() => {
@@ -217,10 +239,7 @@ export const KEYS = {
     }),
 
     // The VPS
-    hostAddress: key(
-        text((v) => (isIpv4(v) || isIpv6(v) || isHostname(v) ? undefined : `expected an IPv4/IPv6 address or a DNS name, got ${JSON.stringify(v)}`)),
-        { description: "Public IPv4/IPv6 address or DNS name of the VPS." },
-    ),
+    hostAddress: key(text(address), { description: "Public IPv4/IPv6 address or DNS name of the VPS." }),
     hostSshPort: key(integer(1, 65535), { default: 22, description: "SSH port of the VPS." }),
     hostSshUser: key(text(pattern(/^[a-z_][a-z0-9_-]{0,31}$/, "a Unix user name")), { default: "root", description: "SSH user: root, or a user with passwordless sudo." }),
     hostSshPrivateKey: secretKey(text(secretCheck(sshPrivateKeyProblem, "a complete, unencrypted OpenSSH or PEM private key")), {
@@ -330,6 +349,51 @@ export const KEYS = {
         description: "Accept 80/443 only from Cloudflare's published ranges (components/firewall/cloudflare-ips.txt); for proxied records.",
     }),
 
+    // Backups (pgBackRest): WAL archive and backups in a local and an offsite repository
+    backupArchiveTimeoutSeconds: key(integer(10, 3600), {
+        default: 60,
+        description:
+            "archive_timeout: a WAL segment is archived at least this often while there are writes, so at most this many seconds of committed data are not yet in the archive (the RPO bound).",
+    }),
+    backupFullSchedule: key(text(cronSchedule), { default: "17 3 * * 0", description: "When full backups run (cron, the VPS's time zone UTC): weekly by default." }),
+    backupDiffSchedule: key(text(orEmpty(cronSchedule)), {
+        default: "17 3 * * 1-6",
+        description: "When differential backups run (cron, UTC): the other days by default. Empty: none.",
+    }),
+    backupDrillSchedule: key(text(cronSchedule), {
+        default: "47 4 * * 3",
+        description: "When the restore drill runs (cron, UTC): the latest backup restored into a throw-away Postgres and checked. Weekly by default.",
+    }),
+    backupLocalRetentionFull: key(integer(1, 52), { default: 2, description: "Full backups kept in the local repository on the VPS (older ones and their WAL are expired)." }),
+    backupOffsiteRetentionFull: key(integer(1, 520), { default: 4, description: "Full backups kept in the offsite repository." }),
+    backupOffsiteEndpoint: key(text(orEmpty(hostname)), {
+        default: "",
+        description: "Hostname of the offsite S3-compatible store (R2: <account id>.r2.cloudflarestorage.com). Empty: no offsite repository.",
+    }),
+    backupOffsitePort: key(integer(1, 65535), { default: 443, description: "HTTPS port of the offsite store." }),
+    backupOffsiteBucket: key(text(orEmpty(s3Bucket)), { default: "", description: "Bucket of the offsite repository (the stack's backups go under /byte-runner-<stack> in it)." }),
+    backupOffsiteRegion: key(text(pattern(/^[a-z0-9-]{1,32}$/, "an S3 region such as auto or eu-central-1")), {
+        default: "auto",
+        description: "Region of the offsite store (R2: auto).",
+    }),
+    backupOffsiteAddress: key(text(orEmpty(address)), {
+        default: "",
+        description: "Connect to this address instead of resolving backupOffsiteEndpoint (a store without public DNS); the certificate is still checked against the endpoint. Empty: DNS.",
+    }),
+    backupOffsiteCaCert: key(text(orEmpty((v) => (pemCertificatesProblem(v) ? `expected PEM certificates, got ${pemCertificatesProblem(v)}` : undefined))), {
+        default: "",
+        description: "PEM certificate(s) of the CA the offsite store's certificate chains to, when that is not a public CA. Empty: the system's CAs.",
+    }),
+    backupOffsiteAccessKeyId: optionalSecretKey(text(pattern(/^\S{8,256}$/, "an access key id")), { description: "Access key id of the offsite store. Required with backupOffsiteEndpoint." }),
+    backupOffsiteSecretAccessKey: optionalSecretKey(text((v) => (/^\S{8,256}$/.test(v) ? undefined : "expected a secret access key of 8 to 256 non-space characters")), {
+        description: "Secret access key of the offsite store. Required with backupOffsiteEndpoint.",
+    }),
+    backupAllowNoOffsite: key(flag(), {
+        default: false,
+        description: "Prod only: allow backups without an offsite repository (they die with the VPS). Loud in every preview.",
+    }),
+    ...containerLimits("backup", "backup scheduler", { memoryMb: 512, cpus: "1" }, "; the restore drill's throw-away Postgres runs inside it"),
+
     // Data migration (Supabase -> this Postgres)
     migrationRunId: key(text(orEmpty(pattern(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "letters, digits, dots, dashes or underscores (at most 64)"))), {
         default: "",
@@ -413,6 +477,21 @@ const legacyTarget = (name: "dnsLegacyFrontendTarget" | "dnsLegacyApiTarget"): R
     key: name,
     inputs: ["dnsZoneId", "dnsTarget", name],
     check: (v) => (v.dnsZoneId !== "" && v.dnsTarget === "legacy" && v[name] === "" ? "required while dnsTarget is legacy (the old host to point at); got nothing" : undefined),
+});
+
+/** The offsite repository's keys: all of them or none. */
+const OFFSITE_REQUIRED = ["backupOffsiteBucket", "backupOffsiteAccessKeyId", "backupOffsiteSecretAccessKey"] as const;
+const offsiteRequired = (name: (typeof OFFSITE_REQUIRED)[number]): Rule => ({
+    key: name,
+    inputs: ["backupOffsiteEndpoint", name],
+    check: (v) => {
+        const value = v[name];
+        if (v.backupOffsiteEndpoint !== "" && (value === undefined || value === "")) {
+            return `required with backupOffsiteEndpoint (the offsite repository); set it with \`pulumi config set ${KEYS[name].secret ? "--secret " : ""}${name} ...\`; got nothing`;
+        }
+        if (v.backupOffsiteEndpoint === "" && value !== undefined && value !== "") return "set without backupOffsiteEndpoint: set the endpoint too, or remove this key";
+        return undefined;
+    },
 });
 
 export const RULES: readonly Rule[] = [
@@ -521,6 +600,15 @@ export const RULES: readonly Rule[] = [
                 ? "expected false while dnsTarget is vps: a forced restore would replace the live database; got true"
                 : undefined,
     },
+    ...OFFSITE_REQUIRED.map(offsiteRequired),
+    {
+        key: "backupOffsiteEndpoint",
+        inputs: ["environment", "backupOffsiteEndpoint", "backupAllowNoOffsite"],
+        check: (v) =>
+            v.environment === "prod" && v.backupOffsiteEndpoint === "" && !v.backupAllowNoOffsite
+                ? "required in prod: backups only on the VPS's own disk are lost with the VPS; set the offsite store (backupOffsiteEndpoint, backupOffsiteBucket and its keys), or backupAllowNoOffsite: true; got nothing"
+                : undefined,
+    },
     {
         key: "firewallCloudflareOnly",
         inputs: ["firewallCloudflareOnly", "dnsProxied"],
@@ -609,7 +697,7 @@ export type ImageSource = { kind: "image"; ref: string } | { kind: "build"; cont
 
 /** Groups the keys by component; `secret` wraps each secret value (a secret Output in the stack). */
 function assemble<S>(stack: string, v: ConfigValues, secret: (value: string) => S) {
-    const limits = (area: "postgres" | "pooler" | "supertokens" | "backend" | "frontend" | "proxy"): Limits => ({
+    const limits = (area: "postgres" | "pooler" | "supertokens" | "backend" | "frontend" | "proxy" | "backup"): Limits => ({
         memoryMb: v[`${area}MemoryMb`],
         cpus: v[`${area}Cpus`],
     });
@@ -660,6 +748,27 @@ function assemble<S>(stack: string, v: ConfigValues, secret: (value: string) => 
             ttl: v.dnsTtl,
             allowUnverifiedCutover: v.dnsAllowUnverifiedCutover,
             manageZoneSettings: v.dnsManageZoneSettings,
+        },
+        backup: {
+            archiveTimeoutSeconds: v.backupArchiveTimeoutSeconds,
+            schedules: { full: v.backupFullSchedule, diff: v.backupDiffSchedule, drill: v.backupDrillSchedule },
+            localRetentionFull: v.backupLocalRetentionFull,
+            offsite:
+                v.backupOffsiteEndpoint === "" || v.backupOffsiteAccessKeyId === undefined || v.backupOffsiteSecretAccessKey === undefined
+                    ? undefined
+                    : {
+                          endpoint: v.backupOffsiteEndpoint,
+                          port: v.backupOffsitePort,
+                          bucket: v.backupOffsiteBucket,
+                          region: v.backupOffsiteRegion,
+                          address: v.backupOffsiteAddress,
+                          caCert: v.backupOffsiteCaCert,
+                          retentionFull: v.backupOffsiteRetentionFull,
+                          accessKeyId: secret(v.backupOffsiteAccessKeyId),
+                          secretAccessKey: secret(v.backupOffsiteSecretAccessKey),
+                      },
+            allowNoOffsite: v.backupAllowNoOffsite,
+            limits: limits("backup"),
         },
         firewall: { enabled: v.firewallEnabled, adminCidrs: v.firewallAdminCidrs, cloudflareOnly: v.firewallCloudflareOnly },
         migration:

@@ -4,13 +4,14 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { loadConfig } from "./config";
 import { AppService } from "./components/app";
+import { Backup } from "./components/backup";
 import { Dns } from "./components/dns";
 import { Firewall } from "./components/firewall";
 import { Host } from "./components/host";
 import { Migration } from "./components/migration";
 import { Networks } from "./components/network";
 import { Pooler } from "./components/pooler";
-import { Postgres, POSTGRES_HOST, POSTGRES_PORT } from "./components/postgres";
+import { Postgres, POSTGRES_HOST, POSTGRES_PORT, postgresNames } from "./components/postgres";
 import { Proxy, PROXY_PORTS } from "./components/proxy";
 import { SuperTokens } from "./components/supertokens";
 import { OriginCertificate } from "./components/tls";
@@ -36,13 +37,39 @@ if (cfg.firewall.enabled) {
 // 2. Networks: edge (proxy <-> apps) and internal (apps <-> data, no route out).
 const networks = new Networks("net", { namePrefix: prefix }, onHost);
 
-// 3. Data: Postgres with a volume that outlives everything, then the pooler in front.
+// 3. Data: Postgres with a volume that outlives everything and its WAL archived by
+//    pgBackRest into a local and an offsite repository, then the pooler in front.
 const appDb = { role: "app", database: "app" };
 const authDb = { role: "supertokens", database: "supertokens" };
+if (!cfg.backup.offsite) {
+    pulumi.log.warn(
+        `Backups of stack ${cfg.stack} have no offsite repository: they are lost with the VPS${cfg.environment === "prod" ? " (backupAllowNoOffsite)" : ""}. Set backupOffsiteEndpoint and its keys.`,
+    );
+}
+const backup = new Backup(
+    "backup",
+    {
+        ...cfg.backup,
+        namePrefix: prefix,
+        baseImage: cfg.postgres.image,
+        postgres: postgresNames(prefix),
+        databases: [appDb.database, authDb.database],
+        internalNetwork: networks.internal.name,
+        egressNetwork: networks.egress.name,
+        logRotation,
+        connection: host.connection,
+        sudo: host.sudo,
+    },
+    onHost,
+);
 const postgres = new Postgres(
     "postgres",
     {
         ...cfg.postgres,
+        image: backup.image,
+        extraSettings: backup.postgresSettings(),
+        extraVolumes: backup.postgresVolumes(),
+        extraNetworks: backup.postgresNetworks(),
         namePrefix: prefix,
         internalNetwork: networks.internal.name,
         logRotation,
@@ -114,6 +141,9 @@ const frontend = new AppService(
     },
     onHost,
 );
+
+// The stanza and the scheduler need the running database; a restore stops these services.
+backup.schedule(postgres, [backend.container, supertokens.container, pooler.container]);
 
 // 6. Migration day: Supabase -> this Postgres (dump -> restore -> verify), once per migrationRunId,
 //    with the backend stopped from restore to verify; with migrationAuthSourceDatabaseUrl the
@@ -189,3 +219,6 @@ export const databaseUrl = pooler.databaseUrl;
 export const directDatabaseUrl = postgres.directUrl(appDb);
 export const poolerStatsUrl = pooler.statsUrl;
 export const supertokensApiKey = supertokens.apiKey;
+/** Keep a second copy of this outside the VPS and its backups (INFRASTRUCTURE.md, Backups): without it no backup can be read. */
+export const backupPassphrase = pulumi.secret(backup.passphrase);
+export const backupCommand = `ssh -p ${cfg.host.sshPort} ${cfg.host.sshUser}@${cfg.host.address} ${cfg.host.sshUser === "root" ? "" : "sudo "}/usr/local/sbin/${prefix}-backup info`;

@@ -198,3 +198,57 @@ export function postgresUrlProblem(text: string): string | undefined {
     if (url.pathname.length < 2 || url.pathname.slice(1).includes("/")) return "a URL without a database name";
     return undefined;
 }
+
+/** The fields of a cron schedule: name and range. Day of week 0-7 (0 and 7 are Sunday). */
+const CRON_FIELDS = [
+    { name: "minute", min: 0, max: 59 },
+    { name: "hour", min: 0, max: 23 },
+    { name: "day of month", min: 1, max: 31 },
+    { name: "month", min: 1, max: 12 },
+    { name: "day of week", min: 0, max: 7 },
+] as const;
+
+/**
+ * Why a text is not a five-field cron schedule with numbers only (`*`, `n`, `a-b`, any
+ * of them `/step`, comma lists), each within its field's range, or undefined. Names
+ * (mon, jan) and `@daily` are refused: one way to write a schedule, read by cron as given.
+ */
+export function cronScheduleProblem(text: string): string | undefined {
+    const fields = text.trim().split(/\s+/);
+    if (fields.length !== 5) return `${fields.length} fields (a schedule has 5: minute hour day-of-month month day-of-week)`;
+    for (const [i, field] of fields.entries()) {
+        const { name, min, max } = CRON_FIELDS[i];
+        for (const item of field.split(",")) {
+            const m = /^(\*|(\d+)(?:-(\d+))?)(?:\/(\d+))?$/.exec(item);
+            if (!m) return `${JSON.stringify(item)} in the ${name} field (expected *, a number, a range a-b, any of them /step)`;
+            const [, , from, to, step] = m;
+            const numbers = [from, to].filter((n): n is string => n !== undefined).map(Number);
+            if (numbers.some((n) => n < min || n > max)) return `${JSON.stringify(item)} in the ${name} field (expected ${min} to ${max})`;
+            if (numbers.length === 2 && numbers[0] > numbers[1]) return `${JSON.stringify(item)} in the ${name} field (a range must go up)`;
+            if (step !== undefined && (Number(step) < 1 || Number(step) > max)) return `${JSON.stringify(item)} in the ${name} field (a step from 1 to ${max})`;
+        }
+    }
+    return undefined;
+}
+
+/** Why a text is not an S3 bucket name (3-63 of a-z 0-9 . -, starting and ending with a letter or digit, not an IP address), or undefined. */
+export function s3BucketProblem(text: string): string | undefined {
+    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(text)) return "a name that is not 3 to 63 lower-case letters, digits, dots or dashes starting and ending with a letter or digit";
+    if (text.includes("..")) return "a name with two dots in a row";
+    if (isIpv4(text)) return "an IP address";
+    return undefined;
+}
+
+/** Why a text is not one or more PEM certificates that decode, or undefined. */
+export function pemCertificatesProblem(text: string): string | undefined {
+    const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+    if (blocks.length === 0) return "no PEM certificate (-----BEGIN CERTIFICATE-----)";
+    for (const block of blocks) {
+        try {
+            new crypto.X509Certificate(block);
+        } catch {
+            return "a PEM certificate that does not decode";
+        }
+    }
+    return undefined;
+}

@@ -89,7 +89,7 @@ const cases: [string, Mutation[], string[]][] = [
     ["more CPUs than the host has", [set("postgresCpus", "4")], [`${K}postgresCpus (stack staging): expected a number of CPUs greater than 0 and at most hostCpus (2), got "4"`]],
     ["CPUs that are no number", [set("backendCpus", "two")], [`${K}backendCpus (stack staging): expected a decimal number of CPUs greater than 0, got "two"`]],
     ["a CPU limit Docker would change", [set("backendCpus", "0.05")], [`${K}backendCpus (stack staging): expected a CPU limit Docker keeps as given (0.1 or more, such as 0.5, 1 or 1.25), got "0.05"`]],
-    ["limits that do not fit the host", [set("hostMemoryMb", "2048")], [`${K}hostMemoryMb (stack staging): expected at least the sum of the containers' memory limits (3072 MiB), got 2048`]],
+    ["limits that do not fit the host", [set("hostMemoryMb", "2048")], [`${K}hostMemoryMb (stack staging): expected at least the sum of the containers' memory limits (3584 MiB), got 2048`]],
     ["unknown TLS mode", [set("proxyTlsMode", "letsencrypt")], [`${K}proxyTlsMode (stack staging): expected one of origin-ca, acme, internal, got "letsencrypt"`]],
     ["unknown DNS target", [set("dnsTarget", "railway")], [`${K}dnsTarget (stack staging): expected one of legacy, vps, got "railway"`]],
     ["zone id that is no zone id", [set("dnsZoneId", "byte-runner.app")], [`${K}dnsZoneId (stack staging): expected a Cloudflare zone id (32 hex characters), got "byte-runner.app"`]],
@@ -112,6 +112,17 @@ const cases: [string, Mutation[], string[]][] = [
     ["a Supabase-internal schema to migrate", [set("migrationSchemas", "public,storage,auth")], [`${K}migrationSchemas (stack staging): expected the app's own schemas, got Supabase-internal storage, auth (not movable to plain PostgreSQL)`]],
     ["slow-query threshold below -1", [set("postgresLogMinDurationMs", "-5")], [`${K}postgresLogMinDurationMs (stack staging): expected an integer from -1 to 3600000, got -5`]],
     ["health path without a slash", [set("backendHealthPath", "health")], [`${K}backendHealthPath (stack staging): expected a path starting with /, got "health"`]],
+    ["backup schedule with four fields", [set("backupFullSchedule", "17 3 * *")], [`${K}backupFullSchedule (stack staging): expected a cron schedule such as "17 3 * * 0" (minute hour day-of-month month day-of-week, numbers only), got "17 3 * *": 4 fields (a schedule has 5: minute hour day-of-month month day-of-week)`]],
+    ["backup schedule with minute 60", [set("backupDiffSchedule", "60 3 * * 1-6")], [`${K}backupDiffSchedule (stack staging): expected a cron schedule such as "17 3 * * 0" (minute hour day-of-month month day-of-week, numbers only), got "60 3 * * 1-6": "60" in the minute field (expected 0 to 59)`]],
+    ["drill schedule with a day name", [set("backupDrillSchedule", "47 4 * * wed")], [`${K}backupDrillSchedule (stack staging): expected a cron schedule such as "17 3 * * 0" (minute hour day-of-month month day-of-week, numbers only), got "47 4 * * wed": "wed" in the day of week field (expected *, a number, a range a-b, any of them /step)`]],
+    ["backup retention 0", [set("backupLocalRetentionFull", "0")], [`${K}backupLocalRetentionFull (stack staging): expected an integer from 1 to 52, got 0`]],
+    ["offsite bucket with capitals", [set("backupOffsiteBucket", "Byte_Runner")], [`${K}backupOffsiteBucket (stack staging): expected an S3 bucket name such as byte-runner-backups, got "Byte_Runner": a name that is not 3 to 63 lower-case letters, digits, dots or dashes starting and ending with a letter or digit`]],
+    ["offsite endpoint given as a URL", [set("backupOffsiteEndpoint", "https://abc.r2.cloudflarestorage.com")], [`${K}backupOffsiteEndpoint (stack staging): expected a lower-case DNS hostname such as example.com, got "https://abc.r2.cloudflarestorage.com"`]],
+    ["offsite store without its secret key", [unset("backupOffsiteSecretAccessKey")], [`${K}backupOffsiteSecretAccessKey (stack staging): required with backupOffsiteEndpoint (the offsite repository); set it with \`pulumi config set --secret backupOffsiteSecretAccessKey ...\`; got nothing`]],
+    ["offsite access key in plain text", [plain("backupOffsiteAccessKeyId")], [`${K}backupOffsiteAccessKeyId (stack staging): expected a secret, got a plain value (set it with \`pulumi config set --secret backupOffsiteAccessKeyId ...\`)`]],
+    ["offsite bucket and keys without an endpoint", [unset("backupOffsiteEndpoint")], ["backupOffsiteBucket", "backupOffsiteAccessKeyId", "backupOffsiteSecretAccessKey"].map((k) => `${K}${k} (stack staging): set without backupOffsiteEndpoint: set the endpoint too, or remove this key`)],
+    ["offsite CA that is no certificate", [set("backupOffsiteCaCert", "-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----")], [`${K}backupOffsiteCaCert (stack staging): expected PEM certificates, got a PEM certificate that does not decode`]],
+    ["archive timeout below 10 s", [set("backupArchiveTimeoutSeconds", "5")], [`${K}backupArchiveTimeoutSeconds (stack staging): expected an integer from 10 to 3600, got 5`]],
     [
         "several problems reported together",
         [unset("domain"), set("hostSshPort", "0"), set("pooler.poolSize", "1")],
@@ -136,6 +147,24 @@ describe("config validation", () => {
         );
         prod.values["dnsAllowUnverifiedCutover"] = "true";
         assert.doesNotThrow(() => parseConfig(prod.values, new Set(prod.secretKeys), "prod"));
+    });
+
+    it("refuses prod backups without an offsite repository, unless explicitly allowed", () => {
+        const prod = committedConfig("prod");
+        for (const key of ["backupOffsiteEndpoint", "backupOffsiteBucket", "backupOffsiteAccessKeyId", "backupOffsiteSecretAccessKey"]) delete prod.values[key];
+        assert.throws(
+            () => parseConfig(prod.values, new Set(prod.secretKeys), "prod"),
+            (e: ConfigError) =>
+                e.problems.length === 1 &&
+                e.problems[0] ===
+                    `${K}backupOffsiteEndpoint (stack prod): required in prod: backups only on the VPS's own disk are lost with the VPS; set the offsite store (backupOffsiteEndpoint, backupOffsiteBucket and its keys), or backupAllowNoOffsite: true; got nothing`,
+        );
+        prod.values["backupAllowNoOffsite"] = "true";
+        assert.equal(parseConfig(prod.values, new Set(prod.secretKeys), "prod").backup.offsite, undefined);
+        // Staging may do without.
+        const staging = committedConfig("staging");
+        for (const key of ["backupOffsiteEndpoint", "backupOffsiteBucket", "backupOffsiteAccessKeyId", "backupOffsiteSecretAccessKey"]) delete staging.values[key];
+        assert.doesNotThrow(() => parseConfig(staging.values, new Set(staging.secretKeys), "staging"));
     });
 
     it("accepts the committed staging and prod configs", () => {

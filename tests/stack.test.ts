@@ -17,6 +17,9 @@ const SHIPPED: Record<string, string> = {
     "postgres-upload-db-roles.sh": "postgres/db-roles.sh",
     "migration-upload-migration-step.sh": "migration/migration-step.sh",
     "migration-upload-pg-migrate": "migration/pg-migrate",
+    "backup-upload-backup-image.sh": "backup/backup-image.sh",
+    "backup-upload-backup.sh": "backup/backup.sh",
+    "backup-upload-pg-migrate": "migration/pg-migrate",
 };
 /** The command resources that run each shipped script. */
 const RUNS: Record<string, string[]> = {
@@ -25,6 +28,10 @@ const RUNS: Record<string, string[]> = {
     "postgres-upload-db-roles.sh": ["postgres-roles"],
     "migration-upload-migration-step.sh": ["migration-dump", "migration-restore", "migration-verify", "migration-auth-dump", "migration-auth-restore", "migration-auth-verify"],
     "migration-upload-pg-migrate": ["migration-dump", "migration-restore", "migration-verify", "migration-auth-dump", "migration-auth-restore", "migration-auth-verify"],
+    "backup-upload-backup-image.sh": ["backup-image"],
+    "backup-upload-backup.sh": ["backup-configure", "backup-stanza"],
+    // The drill runs pg-migrate's fingerprint: configure stores its path for the scheduler.
+    "backup-upload-pg-migrate": ["backup-configure"],
 };
 
 const expectations = {
@@ -49,7 +56,7 @@ for (const stack of ["staging", "prod"] as const) {
         });
 
         it("has the expected services, each once", () => {
-            assert.deepEqual(containers(g).map((c) => c.name).sort(), ["backend", "frontend", "pooler", "postgres", "proxy", "supertokens"]);
+            assert.deepEqual(containers(g).map((c) => c.name).sort(), ["backend", "backup-scheduler", "frontend", "pooler", "postgres", "proxy", "supertokens"]);
         });
 
         it("pins every image (a tag that is not latest, or a digest)", () => {
@@ -67,13 +74,21 @@ for (const stack of ["staging", "prod"] as const) {
             }
         });
 
-        it("keeps Postgres, PgBouncer and SuperTokens on the internal network only, which has no route out", () => {
+        it("keeps PgBouncer and SuperTokens on the internal network only, which has no route out; Postgres and the backups also reach the offsite store", () => {
             const internal = g.resources.find((r) => r.name === "net-internal");
             assert.equal(internal?.inputs.internal, true);
-            for (const name of ["postgres", "pooler", "supertokens"]) {
+            const egress = `byte-runner-${stack}-egress`;
+            for (const name of ["pooler", "supertokens"]) {
                 const nets = (container(g, name).inputs.networksAdvanced as { name: string }[]).map((n) => n.name);
                 assert.deepEqual(nets, [internal?.inputs.name], name);
             }
+            // The way out to R2 (WAL archiving, backups): only the database and its scheduler, nothing published there.
+            for (const name of ["postgres", "backup-scheduler"]) {
+                const nets = (container(g, name).inputs.networksAdvanced as { name: string }[]).map((n) => n.name);
+                assert.deepEqual(nets, [internal?.inputs.name, egress], name);
+            }
+            const onEgress = containers(g).filter((c) => (c.inputs.networksAdvanced as { name: string }[]).some((n) => n.name === egress));
+            assert.deepEqual(onEgress.map((c) => c.name).sort(), ["backup-scheduler", "postgres"]);
             const frontendNets = (container(g, "frontend").inputs.networksAdvanced as { name: string }[]).map((n) => n.name);
             assert.deepEqual(frontendNets, [`byte-runner-${stack}-edge`]);
         });
@@ -129,10 +144,62 @@ for (const stack of ["staging", "prod"] as const) {
 
         it("keeps the data volumes when the stack is destroyed", () => {
             const volumes = g.resources.filter((r) => r.type === "docker:index/volume:Volume");
-            assert.deepEqual(volumes.map((v) => v.name).sort(), ["postgres-data", "proxy-data"]);
-            for (const v of volumes) assert.equal(v.retainOnDelete, true, v.name);
-            const mounts = container(g, "postgres").inputs.volumes as { volumeName: string; containerPath: string }[];
-            assert.deepEqual(mounts, [{ volumeName: `byte-runner-${stack}-pgdata`, containerPath: "/var/lib/postgresql/data" }]);
+            // The server's socket directory is the one volume without data in it.
+            assert.deepEqual(volumes.map((v) => v.name).sort(), ["backup-repo", "backup-socket", "postgres-data", "proxy-data"]);
+            for (const v of volumes) assert.equal(v.retainOnDelete, v.name !== "backup-socket", v.name);
+            const mounts = container(g, "postgres").inputs.volumes as { volumeName?: string; hostPath?: string; containerPath: string; readOnly?: boolean }[];
+            assert.deepEqual(mounts, [
+                { volumeName: `byte-runner-${stack}-pgdata`, containerPath: "/var/lib/postgresql/data" },
+                { volumeName: `byte-runner-${stack}-pgbackrest`, containerPath: "/var/lib/pgbackrest" },
+                { volumeName: `byte-runner-${stack}-pgsocket`, containerPath: "/var/run/postgresql" },
+                { hostPath: `/var/lib/byte-runner/byte-runner-${stack}/backup`, containerPath: `/var/lib/byte-runner/byte-runner-${stack}/backup`, readOnly: true },
+            ]);
+        });
+
+        it("archives WAL with pgBackRest within backupArchiveTimeoutSeconds, from an image built on the VPS", () => {
+            const command = container(g, "postgres").inputs.command as string[];
+            const setting = (name: string) => command.find((c) => c.startsWith(`${name}=`))?.slice(name.length + 1);
+            assert.equal(setting("archive_mode"), "on");
+            assert.equal(setting("archive_timeout"), "60s");
+            assert.equal(setting("archive_command"), `pgbackrest --config=/var/lib/byte-runner/byte-runner-${stack}/backup/pgbackrest.conf --stanza=main archive-push %p`);
+            const build = g.resources.find((r) => r.name === "backup-image");
+            assert.match(String(build?.revealed.stdin), /^BASE_IMAGE=postgres:15\.\d+-bookworm$/m);
+            const tag = /^IMAGE=(.+)$/m.exec(String(build?.revealed.stdin))?.[1];
+            assert.match(String(tag), new RegExp(`^byte-runner-${stack}/postgres-pgbackrest:[0-9a-f]{16}$`));
+            assert.equal(container(g, "postgres").inputs.image, tag);
+            assert.equal(container(g, "backup-scheduler").inputs.image, tag);
+        });
+
+        it("schedules backups and drills in a scheduler container that reads the data read-only", () => {
+            const scheduler = container(g, "backup-scheduler");
+            assert.match(String((scheduler.inputs.command as string[]).join(" ")), new RegExp(`^bash -c exec bash ${SCRIPTS_DIR}/backup\\.sh-[0-9a-f]{16} scheduler <`));
+            const mounts = scheduler.inputs.volumes as { volumeName?: string; containerPath: string; readOnly?: boolean }[];
+            assert.deepEqual(
+                mounts.find((m) => m.volumeName === `byte-runner-${stack}-pgdata`),
+                { volumeName: `byte-runner-${stack}-pgdata`, containerPath: "/var/lib/postgresql/data", readOnly: true },
+            );
+            const stored = String(g.resources.find((r) => r.name === "backup-configure")?.revealed.stdin);
+            for (const line of ["FULL_SCHEDULE=17 3 * * 0", "DIFF_SCHEDULE=17 3 * * 1-6", "DRILL_SCHEDULE=47 4 * * 3", "LOCAL_RETENTION_FULL=2", "OFFSITE=1", "OFFSITE_RETENTION_FULL=4", `OFFSITE_BUCKET=byte-runner-${stack}-backups`, "DATABASES=app supertokens"]) {
+                assert.ok(stored.split("\n").includes(line), `backup settings lack ${line}`);
+            }
+            assert.match(stored, new RegExp(`^SERVICES=byte-runner-${stack}-backend byte-runner-${stack}-supertokens byte-runner-${stack}-pgbouncer$`, "m"));
+            // The stanza runs again on a new Postgres container (a new volume).
+            const stanza = g.resources.find((r) => r.name === "backup-stanza");
+            assert.ok(stanza?.dependsOn.includes("postgres") && stanza.dependsOn.includes("backup-configure"));
+            assert.ok(scheduler.dependsOn.includes("backup-stanza"));
+        });
+
+        it("keeps the passphrase and the offsite keys secret: only in the configure step's stdin", () => {
+            const configure = g.resources.find((r) => r.name === "backup-configure");
+            assert.equal(configure?.inputs.stdin, SECRET);
+            const revealed = String(configure?.revealed.stdin);
+            assert.match(revealed, /^CIPHER_PASS=\S{8,}$/m);
+            assert.match(revealed, /^OFFSITE_KEY=placeholder-backupOffsiteAccessKeyId$/m);
+            assert.match(revealed, /^OFFSITE_KEY_SECRET=placeholder-backupOffsiteSecretAccessKey$/m);
+            // Every other step gets the stored settings only (uploads carry script text, which names the keys).
+            for (const r of g.resources.filter((x) => x.type === COMMAND && x.name !== "backup-configure" && !x.name.includes("-upload-"))) {
+                assert.doesNotMatch(String(r.revealed.stdin ?? ""), /^(CIPHER_PASS|OFFSITE_KEY)/m, r.name);
+            }
         });
 
         it("creates no Docker resource before the host bootstrap has run", () => {

@@ -74,6 +74,12 @@ export function committedConfig(stack: string): StackConfigInput {
         values["hostSshPrivateKey"] = PLACEHOLDER_SSH_KEY;
         secretKeys.push("hostSshPrivateKey");
     }
+    if (values["backupOffsiteEndpoint"] && !("backupOffsiteAccessKeyId" in values)) {
+        for (const key of ["backupOffsiteAccessKeyId", "backupOffsiteSecretAccessKey"]) {
+            values[key] = `placeholder-${key}`;
+            secretKeys.push(key);
+        }
+    }
     return { values, secretKeys };
 }
 

@@ -41,6 +41,11 @@ fi
 pulumi config set --stack "$stack" --config-file "$config" --secret hostSshPrivateKey <"$work/placeholder_ed25519"
 printf 'placeholder%s' "$(printf '0%.0s' $(seq 1 32))" |
     pulumi config set --stack "$stack" --config-file "$config" --secret cloudflare:apiToken
+if grep -q '^ *byte-runner-infra:backupOffsiteEndpoint:' "$config"; then
+    for key in backupOffsiteAccessKeyId backupOffsiteSecretAccessKey; do
+        printf 'placeholder-%s' "$key" | pulumi config set --stack "$stack" --config-file "$config" --secret "$key"
+    done
+fi
 
 log=$work/preview-$stack.log
 status=0

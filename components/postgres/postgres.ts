@@ -4,7 +4,6 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { Limits } from "../../config";
 import { LogRotation, serviceContainer } from "../shared/container";
-import { serviceImage } from "../shared/image";
 import { childOf } from "../shared/options";
 import { settingsText, ShippedScript } from "../shared/vps-script";
 import { postgresCommand, postgresSettings } from "./settings";
@@ -16,8 +15,14 @@ export interface DatabaseSpec {
 }
 
 export interface PostgresArgs {
-    /** Pinned image; its major equals the Supabase source's. */
-    image: string;
+    /** The image, already on the host (the backups build it from the pinned postgresImage). */
+    image: pulumi.Input<string>;
+    /** Server settings added by other areas (the backups' WAL archiving). */
+    extraSettings: Record<string, string>;
+    /** Mounts added by other areas (the backups' repository, config and socket). */
+    extraVolumes: docker.types.input.ContainerVolume[];
+    /** Networks besides the internal one (the backups' way out to the offsite store). */
+    extraNetworks: pulumi.Input<string>[];
     namePrefix: string;
     internalNetwork: pulumi.Input<string>;
     limits: Limits;
@@ -36,6 +41,11 @@ export interface PostgresArgs {
 export const POSTGRES_HOST = "postgres";
 export const POSTGRES_PORT = 5432;
 export const ROLES_SCRIPT = "postgres/db-roles.sh";
+
+/** The container's and the data volume's names: other areas (the backups) need them before the container exists. */
+export function postgresNames(namePrefix: string): { containerName: string; volumeName: string } {
+    return { containerName: `${namePrefix}-postgres`, volumeName: `${namePrefix}-pgdata` };
+}
 
 /** The KEY=VALUE settings db-roles.sh reads on stdin (secret: it holds the passwords). */
 export function rolesSettings(container: string, superuserPassword: string, roles: (DatabaseSpec & { password: string })[]): string {
@@ -67,8 +77,8 @@ export class Postgres extends pulumi.ComponentResource {
 
     constructor(name: string, args: PostgresArgs, opts?: pulumi.ComponentResourceOptions) {
         super("byte-runner:postgres:Postgres", name, {}, opts);
-        this.containerName = `${args.namePrefix}-postgres`;
-        this.settings = postgresSettings(args.limits.memoryMb, args.maxConnections, args.logMinDurationMs);
+        this.containerName = postgresNames(args.namePrefix).containerName;
+        this.settings = { ...postgresSettings(args.limits.memoryMb, args.maxConnections, args.logMinDurationMs), ...args.extraSettings };
 
         const password = (id: string) =>
             new random.RandomPassword(`${name}-${id}-password`, { length: 32, special: false }, childOf(this, opts)).result;
@@ -78,7 +88,7 @@ export class Postgres extends pulumi.ComponentResource {
         // The data outlives the container and `pulumi destroy`; a new `up` adopts it by name.
         this.volume = new docker.Volume(
             `${name}-data`,
-            { name: `${args.namePrefix}-pgdata`, labels: [{ label: "org.byte-runner.data", value: "postgres" }] },
+            { name: postgresNames(args.namePrefix).volumeName, labels: [{ label: "org.byte-runner.data", value: "postgres" }] },
             { ...childOf(this, opts), retainOnDelete: true },
         );
 
@@ -86,15 +96,15 @@ export class Postgres extends pulumi.ComponentResource {
             name,
             {
                 containerName: this.containerName,
-                image: serviceImage(`${name}-image`, args.image, "", childOf(this, opts)),
-                networks: [{ name: args.internalNetwork, aliases: [POSTGRES_HOST] }],
+                image: args.image,
+                networks: [{ name: args.internalNetwork, aliases: [POSTGRES_HOST] }, ...args.extraNetworks.map((n) => ({ name: n, aliases: [] }))],
                 clearEnv: { PGDATA: "/var/lib/postgresql/data/pgdata" },
                 secretEnv: { POSTGRES_PASSWORD: this.superuserPassword },
                 command: postgresCommand(this.settings),
                 healthcheck: ["CMD-SHELL", "pg_isready -q -U postgres -h 127.0.0.1 -p 5432"],
                 limits: args.limits,
                 logRotation: args.logRotation,
-                volumes: [{ volumeName: this.volume.name, containerPath: "/var/lib/postgresql/data" }],
+                volumes: [{ volumeName: this.volume.name, containerPath: "/var/lib/postgresql/data" }, ...args.extraVolumes],
                 shmSizeMb: 256,
                 // A clean shutdown checkpoint instead of crash recovery on the next start.
                 stopTimeoutSeconds: 120,
