@@ -38,7 +38,7 @@ FROM ${settings[BASE_IMAGE]}
 RUN set -eux; \
     apt-get update; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        pgbackrest=${PGBACKREST_VERSION} cron ca-certificates; \
+        pgbackrest=${PGBACKREST_VERSION} cron ca-certificates jq; \
     rm -rf /var/lib/apt/lists/*; \
     pgbackrest version; \
     install -d -o postgres -g postgres -m 0750 /var/lib/pgbackrest /var/lib/pgbackrest-drill

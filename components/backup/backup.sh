@@ -143,7 +143,10 @@ DRILL_REPO=${REPOS[-1]}
 
 # ---------------------------------------------------------------------------- helpers
 
-in_container() { [[ -f /.dockerenv ]]; }
+# The scheduler container marks itself when it starts (a file in its own filesystem); the
+# host never has the mark, even when the host is itself a container.
+readonly SCHEDULER_MARK=/run/byte-runner-backup-scheduler
+in_container() { [[ -f $SCHEDULER_MARK ]]; }
 require_host() { ! in_container || die "'$mode' runs on the host (ssh to the VPS), not inside a container"; }
 require_container() { in_container || die "'$mode' runs inside the scheduler container; on the host use: ${settings[PREFIX]}-backup ..."; }
 
@@ -544,7 +547,8 @@ drill_steps() {
 # ---------------------------------------------------------------------------- scheduler
 
 cmd_scheduler() {
-    require_container
+    [[ -f /.dockerenv ]] || die "'scheduler' is the scheduler container's command; it runs nowhere else"
+    : >"$SCHEDULER_MARK"
     local script cron=/etc/cron.d/byte-runner-backup
     script=$(readlink -f "${BASH_SOURCE[0]}")
     local run="bash $script job"
@@ -606,6 +610,12 @@ recoverable_window() {
     echo "$start $end"
 }
 
+# pgBackRest's per-file lines, thinned to one per 5% of the restore, and everything else.
+progress() {
+    awk '/ restore file / { if (match($0, /[0-9.]+%/)) { p = int(substr($0, RSTART, RLENGTH - 1) / 5); if (p != last) { last = p; print; fflush() } } next }
+         !/ DETAIL: / { print; fflush() }'
+}
+
 fmt_time() { date -u -d "@$1" '+%Y-%m-%d %H:%M:%S+00'; }
 
 cmd_restore() {
@@ -646,6 +656,13 @@ cmd_restore() {
             exit 2
         }
     fi
+    # The WAL of the last seconds is still in the server's current segment: switch and
+    # archive it first, so the window reaches up to now.
+    if docker exec -u postgres "${settings[POSTGRES_CONTAINER]}" pgbackrest --config="$CONF" --stanza="$STANZA" check >/dev/null 2>&1; then
+        log "archived the server's current WAL segment: the window reaches up to now"
+    else
+        log "could not archive the current WAL segment (Postgres down, or a repository unreachable): the window ends at the last archived WAL"
+    fi
     window=$(recoverable_window "$repo")
     read -r start end <<<"$window"
     log "repo$repo can restore to any time from $(fmt_time "$start") to $(fmt_time "$end") (the oldest backup's end to the last archived WAL)"
@@ -669,7 +686,7 @@ cmd_restore() {
     log "3/4 restoring from repo$repo ${target:+to $target}${target:-to the end of the archive} (progress below)"
     local type_args=(--type=default)
     [[ -z $target ]] || type_args=(--type=time "--target=$target" --target-action=promote)
-    oneoff pgbackrest --config="$CONF" --stanza="$STANZA" --repo="$repo" --log-level-console=detail "${type_args[@]}" restore >&2
+    oneoff pgbackrest --config="$CONF" --stanza="$STANZA" --repo="$repo" --log-level-console=detail "${type_args[@]}" restore 2>&1 | progress >&2
     docker start "${settings[POSTGRES_CONTAINER]}" >/dev/null
     wait_live_ready
     trap - EXIT
