@@ -5,7 +5,15 @@
 // the WAL that archive_command pushes and a full backup; a restore from it into a new data
 // directory holds every row, those written after the backup included (they come back
 // through the archived WAL); the passphrase and the keys never appear on a command line;
-// and a server certificate the client does not trust makes pgBackRest fail.
+// and a server certificate the client does not trust, or one that does not name what it
+// connects to, makes pgBackRest fail.
+//
+// pgBackRest and the cluster resolve the endpoint's name (S3_ENDPOINT) to S3_ADDRESS the
+// way a container given a hosts entry does: they run in a mount namespace of their own where
+// /etc/hosts is a file of this suite's (the machine's own is not touched). pgBackRest
+// checks the certificate against the name it connects to, and only against DNS names, so
+// repo-storage-host=<address> cannot pass. The server stays up afterwards, as the local
+// VPS's sshd and Docker engine do: the local stack uses it (`s3.sh stop` ends it).
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -14,9 +22,12 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { allowedSkip, missingError } from "../../tests/skip";
-import { allCommandLines, type Cluster, removeDir, repoRoot, type RunResult, scratchDir, startCluster } from "../migration/pg-migrate.harness";
+import { allCommandLines, type Cluster, psql, removeDir, repoRoot, type RunResult, scratchDir, superuserPassword } from "../migration/pg-migrate.harness";
 
 const s3Script = join(repoRoot, "tools", "local-vps", "s3.sh");
+const clusterScript = join(repoRoot, "components", "migration", "pg-cluster.sh");
+/** Runs "$@" with FILE ($0) mounted over /etc/hosts, in a mount namespace of its own. */
+const withHostsFile = 'mount --bind "$0" /etc/hosts && exec "$@"';
 const stanza = "offsite";
 const rowsBeforeBackup = 20_000;
 const rowsAfterBackup = 5_000;
@@ -29,10 +40,12 @@ function missingForSuite(): string | undefined {
         ["openssl", "openssl"],
         ["curl", "curl"],
         ["runuser", "util-linux"],
+        ["unshare", "util-linux"],
     ]) {
         if (!has(program)) return `${program} is not installed (apt-get install ${pkg})`;
     }
     if (!existsSync("/usr/lib/postgresql/15/bin/initdb")) return "PostgreSQL 15 is not installed (apt-get install postgresql-15)";
+    if (process.getuid?.() !== 0) return "this suite runs as root (a mount namespace per command, PostgreSQL as the postgres user)";
     const builtServer = join(process.env.BYTE_RUNNER_CACHE || join(homedir(), ".cache", "byte-runner-infra"), "s3", "bin", "versitygw");
     if (!existsSync(builtServer) && !has("go")) return "go is not installed and versitygw is not built yet (tools/local-vps/s3.sh build needs Go 1.22+)";
     return undefined;
@@ -60,14 +73,37 @@ function postgresIds(): { uid: number; gid: number } {
     return { uid: id("-u"), gid: id("-g") };
 }
 
+/**
+ * A throwaway cluster (pg-cluster.sh) whose server, and so its archive_command, sees
+ * HOSTS_FILE as /etc/hosts.
+ */
+function startClusterWithHosts(dir: string, hostsFile: string): Cluster {
+    const started = spawnSync("unshare", ["--mount", "bash", "-c", withHostsFile, hostsFile, "bash", clusterScript, "start", dir], {
+        encoding: "utf8",
+        env: { ...process.env, PGCLUSTER_PASSWORD: superuserPassword, PGCLUSTER_FAST: "1" },
+    });
+    if (started.status !== 0) throw new Error(`pg-cluster.sh start failed: ${started.stderr}`);
+    const port = Number(started.stdout.trim());
+    return {
+        dir,
+        port,
+        url: (database) => `postgresql://postgres:${encodeURIComponent(superuserPassword)}@127.0.0.1:${port}/${database}`,
+        psql: (database, sql) => psql(port, database, sql),
+        stop: () => {
+            spawnSync("bash", [clusterScript, "stop", dir], { stdio: "inherit" });
+        },
+    };
+}
+
 describe("pgBackRest's encrypted offsite repository on a real S3-compatible server", { skip: allowedSkip(missingForSuite()), concurrency: false }, () => {
     let root: string;
     let source: Cluster | undefined;
     let restored: Cluster | undefined;
-    let serverStartedHere = false;
+    let hostsFile: string;
     let server: Record<string, string>;
     let config: string;
     let untrustingConfig: string;
+    let byAddressConfig: string;
     const repoPath = `/pgbackrest-test-${randomBytes(6).toString("hex")}`;
     const passphrase = randomBytes(24).toString("base64url");
     const seenCommandLines = new Set<string>();
@@ -78,7 +114,8 @@ describe("pgBackRest's encrypted offsite repository on a real S3-compatible serv
      * user); asynchronous, so that the command-line watcher runs meanwhile.
      */
     function pgbackrest(configFile: string, ...args: string[]): Promise<RunResult> {
-        const child = spawn("runuser", ["-u", "postgres", "--", "pgbackrest", `--config=${configFile}`, `--stanza=${stanza}`, ...args], { timeout: 60_000 });
+        const command = ["runuser", "-u", "postgres", "--", "pgbackrest", `--config=${configFile}`, `--stanza=${stanza}`, ...args];
+        const child = spawn("unshare", ["--mount", "bash", "-c", withHostsFile, hostsFile, ...command], { timeout: 60_000 });
         return new Promise((resolve, reject) => {
             let stdout = "";
             let stderr = "";
@@ -107,12 +144,14 @@ describe("pgBackRest's encrypted offsite repository on a real S3-compatible serv
         if (missing) throw missingError(`the offsite backup suite cannot run: ${missing}`);
         watch = setInterval(() => allCommandLines().forEach((line) => seenCommandLines.add(line)), 20);
 
-        serverStartedHere = s3("status").status !== 0;
         const started = s3("start");
         assert.equal(started.status, 0, `s3.sh start failed:\n${started.stdout}${started.stderr}`);
         server = s3Env();
 
         root = scratchDir("offsite-store-test-");
+        // What a container on the VPS gets as a hosts entry; the rest of the machine's file kept.
+        hostsFile = join(root, "hosts");
+        writeFileSync(hostsFile, `${readFileSync("/etc/hosts", "utf8")}\n${server.S3_ADDRESS} ${server.S3_ENDPOINT}\n`);
         mkdirSync(join(root, "lock"));
         const { uid, gid } = postgresIds();
         chownSync(join(root, "lock"), uid, gid);
@@ -129,7 +168,6 @@ describe("pgBackRest's encrypted offsite repository on a real S3-compatible serv
             "repo1-s3-uri-style": "path",
             "repo1-s3-key": readFileSync(server.S3_ACCESS_KEY_FILE, "utf8").trim(),
             "repo1-s3-key-secret": readFileSync(server.S3_SECRET_KEY_FILE, "utf8").trim(),
-            "repo1-storage-host": server.S3_ADDRESS,
             "repo1-storage-port": server.S3_PORT,
             "repo1-cipher-type": "aes-256-cbc",
             "repo1-cipher-pass": passphrase,
@@ -140,19 +178,24 @@ describe("pgBackRest's encrypted offsite repository on a real S3-compatible serv
             "log-level-console": "warn",
             "log-level-stderr": "warn",
             "log-level-file": "off",
+            // pgBackRest retries a failed connection until this runs out (60 s by default).
+            "io-timeout": "5",
         };
         config = join(root, "pgbackrest.conf");
         writeConfig(config, { ...common, "repo1-storage-ca-file": caFile });
         // The same repository without the CA: the system's trust store does not know it.
         untrustingConfig = join(root, "pgbackrest-untrusting.conf");
         writeConfig(untrustingConfig, common);
+        // The CA given, but connecting to the address: the certificate names no address.
+        byAddressConfig = join(root, "pgbackrest-by-address.conf");
+        writeConfig(byAddressConfig, { ...common, "repo1-storage-ca-file": caFile, "repo1-storage-host": server.S3_ADDRESS });
 
         // A cluster that archives its WAL into the repository, as the VPS's will.
-        source = startCluster(join(root, "source"));
+        source = startClusterWithHosts(join(root, "source"), hostsFile);
         source.psql("postgres", "ALTER SYSTEM SET archive_mode = 'on'");
         source.psql("postgres", `ALTER SYSTEM SET archive_command = 'pgbackrest --config=${config} --stanza=${stanza} archive-push %p'`);
         source.stop();
-        source = startCluster(join(root, "source"));
+        source = startClusterWithHosts(join(root, "source"), hostsFile);
         source.psql("postgres", "CREATE TABLE backup_probe (id bigint PRIMARY KEY, payload text NOT NULL)");
         source.psql("postgres", `INSERT INTO backup_probe SELECT i, md5(i::text) FROM generate_series(1, ${rowsBeforeBackup}) i`);
     });
@@ -167,7 +210,6 @@ describe("pgBackRest's encrypted offsite repository on a real S3-compatible serv
             const deleted = await pgbackrest(config, "stanza-delete", "--force");
             if (deleted.status !== 0) console.error(`stanza-delete left ${repoPath} in the bucket: ${deleted.stderr}`);
         }
-        if (serverStartedHere) s3("stop");
         if (root) removeDir(root);
     });
 
@@ -249,7 +291,7 @@ describe("pgBackRest's encrypted offsite repository on a real S3-compatible serv
         chownSync(join(restoreDir, "data"), uid, gid);
         // Archiving off on the copy: it must not push its own WAL into the source's repository.
         mustSucceed(await pgbackrest(config, `--pg1-path=${join(restoreDir, "data")}`, "--archive-mode=off", "restore"), "restore");
-        restored = startCluster(restoreDir);
+        restored = startClusterWithHosts(restoreDir, hostsFile);
         // Recovery replays the archived WAL (fetched by restore_command from the repository), then promotes.
         const deadline = Date.now() + 30_000;
         while (restored.psql("postgres", "SELECT pg_is_in_recovery()") === "t" && Date.now() < deadline) {
@@ -265,9 +307,15 @@ describe("pgBackRest's encrypted offsite repository on a real S3-compatible serv
     });
 
     test("a server certificate the client does not trust makes pgBackRest fail", async () => {
-        const result = await pgbackrest(untrustingConfig, "info");
+        const result = await pgbackrest(untrustingConfig, "repo-ls");
         assert.notEqual(result.status, 0, `pgBackRest trusted a certificate from a CA it was not given:\n${result.stdout}`);
-        assert.match(result.stdout + result.stderr, /certificate verify failed|unable to verify|unable to get local issuer certificate/i);
+        assert.match(result.stderr, /unable to verify certificate presented by 's3\.byte-runner\.test:9443'/);
+    });
+
+    test("connecting to the address instead of the name fails the name check, CA or not", async () => {
+        const result = await pgbackrest(byAddressConfig, "repo-ls");
+        assert.notEqual(result.status, 0, `pgBackRest accepted a certificate that does not name ${server.S3_ADDRESS}:\n${result.stdout}`);
+        assert.match(result.stderr, /unable to find hostname '[\d.]+' in certificate common name or subject alternative names/);
     });
 
     test("the passphrase and the S3 keys never appeared on a command line", () => {
