@@ -28,10 +28,13 @@ debian_packages() {
     # nftables/iproute2/iptables/busybox-static (firewall tests in network namespaces),
     # docker.io (the local VPS's engine), openssh-server/openssh-client (the local VPS's
     # sshd), debootstrap (base image for the stand-in images), curl/ca-certificates
-    # (end-to-end checks), util-linux (unshare), git (the workflow test's fresh clone).
+    # (end-to-end checks; the local S3 server's requests), util-linux (unshare, flock), git
+    # (the workflow test's fresh clone), pgbackrest (backup tests against the local S3
+    # server), openssl (that server's CA and certificate, tools/local-vps/s3.sh).
     local packages=(
         shellcheck shfmt caddy postgresql-15 postgresql-client-15 nftables iproute2 iptables busybox-static
         docker.io openssh-server openssh-client debootstrap curl ca-certificates util-linux git
+        pgbackrest openssl
     )
     local missing=() pkg
     for pkg in "${packages[@]}"; do

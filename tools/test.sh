@@ -30,6 +30,7 @@ if [[ ${1:-} == --fast ]]; then fast=1; fi
 if ((!fast)); then
     phase_bg --skippable "Go modules of the Pulumi toolchain" bash tools/pulumi-toolchain.sh --download
     phase_bg --skippable "actionlint" bash tools/actionlint.sh --build
+    phase_bg --skippable "local S3 server build" bash tools/local-vps/s3.sh build
 fi
 phase_bg "Debian packages" bash tools/install-deps.sh debian
 phase "npm dependencies"
