@@ -376,9 +376,10 @@ export const KEYS = {
         default: "auto",
         description: "Region of the offsite store (R2: auto).",
     }),
-    backupOffsiteAddress: key(text(orEmpty(address)), {
+    backupOffsiteAddress: key(text(orEmpty((v) => (isIpv4(v) || isIpv6(v) ? undefined : `expected an IPv4 or IPv6 address, got ${JSON.stringify(v)}`))), {
         default: "",
-        description: "Connect to this address instead of resolving backupOffsiteEndpoint (a store without public DNS); the certificate is still checked against the endpoint. Empty: DNS.",
+        description:
+            "IP address backupOffsiteEndpoint resolves to inside the backup containers (an /etc/hosts entry), for a store without public DNS; the certificate is still checked against the endpoint's name. Empty: DNS.",
     }),
     backupOffsiteCaCert: key(text(orEmpty((v) => (pemCertificatesProblem(v) ? `expected PEM certificates, got ${pemCertificatesProblem(v)}` : undefined))), {
         default: "",

@@ -70,6 +70,7 @@ const postgres = new Postgres(
         extraSettings: backup.postgresSettings(),
         extraVolumes: backup.postgresVolumes(),
         extraNetworks: backup.postgresNetworks(),
+        hosts: backup.offsiteHosts(),
         namePrefix: prefix,
         internalNetwork: networks.internal.name,
         logRotation,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The `local` stack: this machine as the VPS. One command per phase, each idempotent.
-#   bash tools/local-stack.sh setup     toolchain, Docker engine, images, sshd, stack config
-#   bash tools/local-stack.sh vps       Docker engine, images, sshd only (no Pulumi needed)
+#   bash tools/local-stack.sh setup     toolchain, Docker engine, images, sshd, S3 server, stack config
+#   bash tools/local-stack.sh vps       Docker engine, images, sshd, S3 server only (no Pulumi needed)
 #   bash tools/local-stack.sh images    Docker engine and images only
 #   bash tools/local-stack.sh sshd      sshd only
 #   bash tools/local-stack.sh toolchain the Pulumi toolchain with the plugins the local stack needs
@@ -46,6 +46,17 @@ write_stack_config() {
     pulumi config set --stack "$STACK" hostSshHostKey "$LOCAL_VPS_SSH_HOST_KEY"
     # Through stdin: never on a command line.
     pulumi config set --stack "$STACK" --secret hostSshPrivateKey <"$LOCAL_VPS_SSH_PRIVATE_KEY_FILE"
+    # The offsite backup repository: the S3 server on this machine (tools/local-vps/s3.sh).
+    eval "$(bash tools/local-vps/s3.sh env)"
+    : "${S3_ENDPOINT:?}" "${S3_ADDRESS:?}" "${S3_CA_FILE:?}" "${S3_ACCESS_KEY_FILE:?}" "${S3_SECRET_KEY_FILE:?}"
+    pulumi config set --stack "$STACK" backupOffsiteEndpoint "$S3_ENDPOINT"
+    pulumi config set --stack "$STACK" backupOffsitePort "$S3_PORT"
+    pulumi config set --stack "$STACK" backupOffsiteBucket "$S3_BUCKET"
+    pulumi config set --stack "$STACK" backupOffsiteRegion "$S3_REGION"
+    pulumi config set --stack "$STACK" backupOffsiteAddress "$S3_ADDRESS"
+    pulumi config set --stack "$STACK" backupOffsiteCaCert <"$S3_CA_FILE"
+    pulumi config set --stack "$STACK" --secret backupOffsiteAccessKeyId <"$S3_ACCESS_KEY_FILE"
+    pulumi config set --stack "$STACK" --secret backupOffsiteSecretAccessKey <"$S3_SECRET_KEY_FILE"
 }
 
 # toolchain: the Pulumi toolchain with every plugin it can provide; fails only when a plugin
@@ -71,6 +82,11 @@ start_images() {
 start_sshd() {
     phase "sshd on 127.0.0.1"
     bash tools/local-vps/sshd.sh start
+}
+
+start_s3() {
+    phase "S3 server (the offsite backup store)"
+    bash tools/local-vps/s3.sh start
 }
 
 config() {
@@ -101,12 +117,14 @@ case ${1:-} in
         toolchain
         start_images
         start_sshd
+        start_s3
         config
         ;;
     toolchain) toolchain ;;
     vps)
         start_images
         start_sshd
+        start_s3
         ;;
     images) start_images ;;
     sshd) start_sshd ;;

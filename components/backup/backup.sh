@@ -45,7 +45,8 @@
 #   FULL_SCHEDULE DIFF_SCHEDULE DRILL_SCHEDULE   cron schedules (DIFF may be empty)
 #   LOCAL_RETENTION_FULL  full backups kept in repo1 (local volume)
 #   OFFSITE               1: repo2 is an S3-compatible store; 0: none
-#   OFFSITE_ENDPOINT OFFSITE_PORT OFFSITE_BUCKET OFFSITE_REGION OFFSITE_ADDRESS
+#   OFFSITE_ENDPOINT OFFSITE_PORT OFFSITE_BUCKET OFFSITE_REGION
+#   OFFSITE_ADDRESS       IP the endpoint resolves to in the containers (empty: DNS)
 #   OFFSITE_CA_BASE64     PEM of the store's CA, base64 on one line (empty: system CAs)
 #   OFFSITE_RETENTION_FULL
 #   secrets (configure only): CIPHER_PASS OFFSITE_KEY OFFSITE_KEY_SECRET
@@ -119,7 +120,7 @@ if ((settings[OFFSITE])); then
     settings_int OFFSITE_PORT 1 65535
     [[ ${settings[OFFSITE_BUCKET]} =~ ^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$ ]] || settings_fail OFFSITE_BUCKET "'${settings[OFFSITE_BUCKET]}' is not a bucket name"
     [[ ${settings[OFFSITE_REGION]} =~ ^[a-z0-9-]{1,32}$ ]] || settings_fail OFFSITE_REGION "'${settings[OFFSITE_REGION]}' is not a region"
-    [[ -z ${settings[OFFSITE_ADDRESS]} || ${settings[OFFSITE_ADDRESS]} =~ ^[A-Za-z0-9:.-]+$ ]] || settings_fail OFFSITE_ADDRESS "'${settings[OFFSITE_ADDRESS]}' is not an address"
+    [[ -z ${settings[OFFSITE_ADDRESS]} || ${settings[OFFSITE_ADDRESS]} =~ ^[0-9a-fA-F:.]+$ ]] || settings_fail OFFSITE_ADDRESS "'${settings[OFFSITE_ADDRESS]}' is not an IP address"
     [[ ${settings[OFFSITE_CA_BASE64]} =~ ^[A-Za-z0-9+/=]*$ ]] || settings_fail OFFSITE_CA_BASE64 "not base64"
     settings_int OFFSITE_RETENTION_FULL 1 9999
 fi
@@ -168,7 +169,9 @@ live_psql() {
 
 # A one-off container of the backup image with the data, repository, config and socket volumes.
 oneoff() {
-    docker run --rm --user postgres --network "${settings[NETWORK]}" \
+    local hosts=()
+    [[ -z ${settings[OFFSITE_ADDRESS]} ]] || hosts=(--add-host "${settings[OFFSITE_ENDPOINT]}:${settings[OFFSITE_ADDRESS]}")
+    docker run --rm --user postgres --network "${settings[NETWORK]}" "${hosts[@]}" \
         -v "${settings[PGDATA_VOLUME]}:$PGDATA_MOUNT" -v "${settings[REPO_VOLUME]}:$REPO_PATH" \
         -v "$CONF_DIR:$CONF_DIR:ro" --entrypoint "" "${settings[IMAGE]}" "$@"
 }
@@ -223,7 +226,6 @@ cmd_configure() {
             echo "repo2-s3-bucket=${settings[OFFSITE_BUCKET]}"
             echo "repo2-s3-endpoint=${settings[OFFSITE_ENDPOINT]}"
             echo "repo2-storage-port=${settings[OFFSITE_PORT]}"
-            [[ -z ${settings[OFFSITE_ADDRESS]} ]] || echo "repo2-storage-host=${settings[OFFSITE_ADDRESS]}"
             [[ -z $ca ]] || echo "repo2-storage-ca-file=$ca"
             echo "repo2-s3-region=${settings[OFFSITE_REGION]}"
             echo "repo2-s3-uri-style=path"

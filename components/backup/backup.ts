@@ -28,7 +28,7 @@ export interface OffsiteArgs {
     port: number;
     bucket: string;
     region: string;
-    /** Address to connect to instead of resolving the endpoint; "" for DNS. */
+    /** IP the endpoint resolves to in the containers (/etc/hosts); "" for DNS. */
     address: string;
     /** PEM of a private CA; "" for the system's CAs. */
     caCert: string;
@@ -173,6 +173,12 @@ export class Backup extends pulumi.ComponentResource {
         ];
     }
 
+    /** /etc/hosts entries of the containers that reach the offsite store (a store without public DNS). */
+    public offsiteHosts(): { host: string; ip: string }[] {
+        const offsite = this.args.offsite;
+        return offsite && offsite.address !== "" ? [{ host: offsite.endpoint, ip: offsite.address }] : [];
+    }
+
     /** Networks the Postgres container joins for its backups: the egress one when there is an offsite store. */
     public postgresNetworks(): pulumi.Input<string>[] {
         return this.args.offsite ? [this.args.egressNetwork] : [];
@@ -223,6 +229,7 @@ export class Backup extends pulumi.ComponentResource {
                     ...(args.offsite ? [{ name: args.egressNetwork, aliases: [] }] : []),
                 ],
                 command: ["bash", "-c", `exec bash ${this.script.path} scheduler <${this.dirs.conf}/settings`],
+                hosts: this.offsiteHosts(),
                 // cron is PID 1: while it runs, jobs start on time.
                 healthcheck: ["CMD-SHELL", "test -d /proc/1 && grep -q '^Name:[[:space:]]*cron' /proc/1/status"],
                 limits: args.limits,

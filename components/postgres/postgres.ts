@@ -23,6 +23,8 @@ export interface PostgresArgs {
     extraVolumes: docker.types.input.ContainerVolume[];
     /** Networks besides the internal one (the backups' way out to the offsite store). */
     extraNetworks: pulumi.Input<string>[];
+    /** /etc/hosts entries (the offsite store's endpoint, when it has no public DNS). */
+    hosts: { host: string; ip: string }[];
     namePrefix: string;
     internalNetwork: pulumi.Input<string>;
     limits: Limits;
@@ -106,6 +108,7 @@ export class Postgres extends pulumi.ComponentResource {
                 logRotation: args.logRotation,
                 volumes: [{ volumeName: this.volume.name, containerPath: "/var/lib/postgresql/data" }, ...args.extraVolumes],
                 shmSizeMb: 256,
+                hosts: args.hosts,
                 // A clean shutdown checkpoint instead of crash recovery on the next start.
                 stopTimeoutSeconds: 120,
             },

@@ -33,6 +33,8 @@ export interface ServiceContainerArgs {
     volumes?: docker.types.input.ContainerVolume[];
     uploads?: pulumi.Input<docker.types.input.ContainerUpload>[];
     shmSizeMb?: number;
+    /** /etc/hosts entries: names that resolve nowhere else (a private store's endpoint). */
+    hosts?: { host: string; ip: string }[];
     /** json-file log rotation, from hostLogMaxSizeMb and hostLogMaxFiles. */
     logRotation: LogRotation;
     /** Seconds a stopping container gets before SIGKILL; databases want longer. Default 30. */
@@ -74,6 +76,7 @@ export function serviceContainer(name: string, args: ServiceContainerArgs, opts:
             volumes: args.volumes,
             uploads: args.uploads,
             shmSize: args.shmSizeMb,
+            hosts: args.hosts,
             stopTimeout: args.stopTimeoutSeconds ?? 30,
             // Stop (SIGTERM, then wait) before removing on replace and destroy, not a SIGKILL.
             destroyGraceSeconds: args.stopTimeoutSeconds ?? 30,
