@@ -10,6 +10,8 @@
 # Usage: backup.sh MODE [ARGS] < settings      (the operator's command, <prefix>-backup,
 #                                               passes the stored settings itself)
 #   --check-settings            check the settings; touch nothing (exit 0 or 2)
+#   print-conf                  print pgbackrest.conf (secrets included) for these settings
+#                               and the offsite CA file given as the first argument, if any
 #   configure                   write pgbackrest.conf (0600, the only file with the
 #                               secrets), the offsite CA, the stored settings and the
 #                               operator's command; the settings on stdin include secrets
@@ -85,7 +87,7 @@ mode=${1-}
     exit 2
 }
 shift
-if [[ $mode == --check-settings || $mode == configure ]]; then
+if [[ $mode == --check-settings || $mode == configure || $mode == print-conf ]]; then
     # shellcheck disable=SC2086 # word lists
     settings_read backup $STORED_KEYS $SECRET_KEYS
 else
@@ -124,7 +126,7 @@ if ((settings[OFFSITE])); then
     [[ ${settings[OFFSITE_CA_BASE64]} =~ ^[A-Za-z0-9+/=]*$ ]] || settings_fail OFFSITE_CA_BASE64 "not base64"
     settings_int OFFSITE_RETENTION_FULL 1 9999
 fi
-if [[ $mode == --check-settings || $mode == configure ]]; then
+if [[ $mode == --check-settings || $mode == configure || $mode == print-conf ]]; then
     # Values not shown: secrets. pgBackRest's config file cannot quote, so no spaces or newlines.
     [[ ${settings[CIPHER_PASS]} =~ ^[A-Za-z0-9]{32,}$ ]] || settings_fail CIPHER_PASS "must be 32+ letters and digits (value not shown)"
     if ((settings[OFFSITE])); then
@@ -199,6 +201,41 @@ wait_live_ready() { # the live server answers and is out of recovery
 
 # ---------------------------------------------------------------------------- configure
 
+# pgbackrest.conf for these settings (secrets included: only to a 0600 file or a pipe).
+# The benchmark (tools/bench-backup.sh) uses the same options with its own paths.
+print_conf() {
+    local ca=$1
+    echo "# Written by backup.sh configure (pulumi up); holds secrets: 0600, owner postgres (uid 999)."
+    echo "[global]"
+    echo "repo1-path=$REPO_PATH"
+    echo "repo1-retention-full=${settings[LOCAL_RETENTION_FULL]}"
+    echo "repo1-cipher-type=aes-256-cbc"
+    echo "repo1-cipher-pass=${settings[CIPHER_PASS]}"
+    if ((settings[OFFSITE])); then
+        echo "repo2-type=s3"
+        echo "repo2-path=/${settings[PREFIX]}"
+        echo "repo2-s3-bucket=${settings[OFFSITE_BUCKET]}"
+        echo "repo2-s3-endpoint=${settings[OFFSITE_ENDPOINT]}"
+        echo "repo2-storage-port=${settings[OFFSITE_PORT]}"
+        [[ -z $ca ]] || echo "repo2-storage-ca-file=$ca"
+        echo "repo2-s3-region=${settings[OFFSITE_REGION]}"
+        echo "repo2-s3-uri-style=path"
+        echo "repo2-s3-key=${settings[OFFSITE_KEY]}"
+        echo "repo2-s3-key-secret=${settings[OFFSITE_KEY_SECRET]}"
+        echo "repo2-retention-full=${settings[OFFSITE_RETENTION_FULL]}"
+        echo "repo2-cipher-type=aes-256-cbc"
+        echo "repo2-cipher-pass=${settings[CIPHER_PASS]}"
+    fi
+    echo "compress-type=lz4"
+    echo "process-max=2"
+    echo "start-fast=y"
+    echo "log-level-console=info"
+    echo "log-level-file=off"
+    echo "[$STANZA]"
+    echo "pg1-path=$PGDATA"
+    echo "pg1-socket-path=$SOCKET_DIR"
+}
+
 cmd_configure() {
     require_host
     local umask_before conf_tmp ca=""
@@ -213,37 +250,7 @@ cmd_configure() {
         mv -f "$ca.tmp" "$ca"
     fi
     conf_tmp=$(mktemp "$CONF_DIR/.pgbackrest.conf.XXXXXX")
-    {
-        echo "# Written by backup.sh configure (pulumi up); holds secrets: 0600, owner postgres (uid 999)."
-        echo "[global]"
-        echo "repo1-path=$REPO_PATH"
-        echo "repo1-retention-full=${settings[LOCAL_RETENTION_FULL]}"
-        echo "repo1-cipher-type=aes-256-cbc"
-        echo "repo1-cipher-pass=${settings[CIPHER_PASS]}"
-        if ((settings[OFFSITE])); then
-            echo "repo2-type=s3"
-            echo "repo2-path=/${settings[PREFIX]}"
-            echo "repo2-s3-bucket=${settings[OFFSITE_BUCKET]}"
-            echo "repo2-s3-endpoint=${settings[OFFSITE_ENDPOINT]}"
-            echo "repo2-storage-port=${settings[OFFSITE_PORT]}"
-            [[ -z $ca ]] || echo "repo2-storage-ca-file=$ca"
-            echo "repo2-s3-region=${settings[OFFSITE_REGION]}"
-            echo "repo2-s3-uri-style=path"
-            echo "repo2-s3-key=${settings[OFFSITE_KEY]}"
-            echo "repo2-s3-key-secret=${settings[OFFSITE_KEY_SECRET]}"
-            echo "repo2-retention-full=${settings[OFFSITE_RETENTION_FULL]}"
-            echo "repo2-cipher-type=aes-256-cbc"
-            echo "repo2-cipher-pass=${settings[CIPHER_PASS]}"
-        fi
-        echo "compress-type=lz4"
-        echo "process-max=2"
-        echo "start-fast=y"
-        echo "log-level-console=info"
-        echo "log-level-file=off"
-        echo "[$STANZA]"
-        echo "pg1-path=$PGDATA"
-        echo "pg1-socket-path=$SOCKET_DIR"
-    } >"$conf_tmp"
+    print_conf "$ca" >"$conf_tmp"
     chown 999:999 "$conf_tmp"
     mv -f "$conf_tmp" "$CONF"
 
@@ -476,7 +483,7 @@ drill_steps() {
             drill_failed "pgbackrest verify of repo$repo failed (cannot read the repository?)"
             return 1
         fi
-        if grep -qiE 'invalid|missing|error|corrupt' <<<"$out" && ! grep -qE 'checksum invalid: 0, size invalid: 0, other: 0' <<<"$out"; then
+        if grep -qE 'status: error|invalid checksum|(checksum|size) invalid: [1-9]|other: [1-9]|missing' <<<"$out"; then
             printf '%s\n' "$out" >&2
             drill_failed "pgbackrest verify found damaged or missing files in repo$repo (above)"
             return 1
@@ -744,6 +751,7 @@ cmd_aside() {
 
 case $mode in
     configure) cmd_configure ;;
+    print-conf) print_conf "${1-}" ;;
     stanza) cmd_stanza ;;
     scheduler) cmd_scheduler ;;
     job) cmd_job "$@" ;;
