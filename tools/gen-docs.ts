@@ -52,7 +52,8 @@ function envTable(): string {
 interface ContainerInputs {
     ports?: { external: number; internal: number; protocol: string }[];
     networksAdvanced?: { name: string; aliases: string[] }[];
-    volumes?: { volumeName: string; containerPath: string }[];
+    volumes?: { volumeName?: string; hostPath?: string; containerPath: string; readOnly?: boolean }[];
+    image?: string;
     memory: number;
     cpus: string;
 }
@@ -64,11 +65,19 @@ async function servicesTable(): Promise<string> {
         .filter((r) => r.type === "docker:index/container:Container")
         .map((c) => {
             const i = c.inputs as unknown as ContainerInputs;
-            const image = byParent(c.parent ?? "", "docker:index/remoteImage:RemoteImage")?.inputs.name ?? "build context";
+            // An image built on the VPS carries its tag; a pulled one is its RemoteImage's name.
+            const built = typeof i.image === "string" && i.image.startsWith("byte-runner-prod/") ? i.image.replace(/^byte-runner-prod\//, "<prefix>/").replace(/:[0-9a-f]{16}$/, ":<hash>") : undefined;
+            const pulled = byParent(c.parent ?? "", "docker:index/remoteImage:RemoteImage")?.inputs.name;
+            const image = built ? `\`${built}\` (built on the VPS from postgresImage)` : `\`${pulled ?? "build context"}\``;
             const ports = (i.ports ?? []).map((p) => `${p.external}->${p.internal}/${p.protocol}`).join(", ") || "none";
-            const networks = (i.networksAdvanced ?? []).map((n) => `${String(n.name).replace(/^byte-runner-prod-/, "")} (as ${n.aliases.join(", ")})`).join(", ");
-            const volumes = (i.volumes ?? []).map((v) => `${String(v.volumeName).replace(/^byte-runner-prod-/, "<prefix>-")}:${v.containerPath}`).join(", ") || "none";
-            return `| ${c.name} | \`${image}\` | ${ports} | ${networks} | ${volumes} | ${i.memory} MiB, ${Number(i.cpus)} CPU |`;
+            const networks = (i.networksAdvanced ?? [])
+                .map((n) => `${String(n.name).replace(/^byte-runner-prod-/, "")}${n.aliases.length > 0 ? ` (as ${n.aliases.join(", ")})` : ""}`)
+                .join(", ");
+            const volumes =
+                (i.volumes ?? [])
+                    .map((v) => `${v.volumeName !== undefined ? String(v.volumeName).replace(/^byte-runner-prod-/, "<prefix>-") : String(v.hostPath).replace(/byte-runner-prod/g, "<prefix>")}:${v.containerPath.replace(/byte-runner-prod/g, "<prefix>")}${v.readOnly ? " (ro)" : ""}`)
+                    .join(", ") || "none";
+            return `| ${c.name} | ${image} | ${ports} | ${networks} | ${volumes} | ${i.memory} MiB, ${Number(i.cpus)} CPU |`;
         });
     return ["| service | image (prod) | published ports | networks | volumes | limits (prod) |", "| --- | --- | --- | --- | --- | --- |", ...rows].join("\n");
 }
