@@ -287,17 +287,24 @@ live_is_empty() {
 cmd_stanza() {
     require_host
     wait_live_ready
-    local container=${settings[POSTGRES_CONTAINER]} out
-    log "stanza-create in repositories ${REPOS[*]} (idempotent)"
-    if ! out=$(docker exec -u postgres "$container" pgbackrest --config="$CONF" --stanza="$STANZA" stanza-create 2>&1); then
-        printf '%s\n' "$out" >&2
-        if grep -qE 'do not match the database|system-id' <<<"$out" && live_is_empty; then
-            log "the repositories hold the backups of another cluster, and this one is new and empty: a new host."
+    local container=${settings[POSTGRES_CONTAINER]} system_id info foreign
+    # A new, empty cluster facing the backups of another one is a new host after a disaster:
+    # stanza-create would fail on those repositories after writing this cluster into the
+    # others, and the restore that comes next would then not match. Change nothing, say how.
+    system_id=$(docker exec "$container" psql -X -At -h "$SOCKET_DIR" -U postgres -d postgres -c 'SELECT system_identifier FROM pg_control_system()')
+    info=$(docker exec -u postgres "$container" pgbackrest --config="$CONF" --stanza="$STANZA" --output=json info 2>/dev/null) || info='[]'
+    # System ids are 64-bit: read as text (jq would round them to a double).
+    foreign=$(grep -oE '"repo-key":[0-9]+,"system-id":[0-9]+' <<<"$info" | awk -F'[:,]' -v id="$system_id" '($4 "") != (id "") { print "repo" $2 }' | sort -u | paste -sd' ') || foreign=""
+    if [[ -n $foreign ]]; then
+        if live_is_empty; then
+            log "$foreign hold the backups of another cluster, and this one is new and empty: a new host."
             log "nothing was changed. To bring the data back: ${settings[PREFIX]}-backup restore --repo ${DRILL_REPO} --yes (INFRASTRUCTURE.md, Disaster recovery)"
             return 0
         fi
-        die "stanza-create failed (above)"
+        die "$foreign hold the backups of another cluster (system id differs from this one's, $system_id), and this cluster has data: refusing to mix them. Check backupOffsiteBucket and the stack; see INFRASTRUCTURE.md, Backups"
     fi
+    log "stanza-create in repositories ${REPOS[*]} (idempotent)"
+    docker exec -u postgres "$container" pgbackrest --config="$CONF" --stanza="$STANZA" stanza-create >&2 || die "stanza-create failed (above)"
     log "check: a WAL switch must reach every repository"
     docker exec -u postgres "$container" pgbackrest --config="$CONF" --stanza="$STANZA" check >&2 ||
         die "pgbackrest check failed: WAL does not reach every repository (above); the database runs, but nothing is archived until this is fixed"
