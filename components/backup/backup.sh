@@ -366,6 +366,9 @@ cmd_job() {
 
 # ---------------------------------------------------------------------------- drill
 
+# A socket directory as the host of a postgresql:// URL (percent-encoded, as libpq takes it).
+socket_host() { printf '%s' "${1//\//%2F}"; }
+
 drill_failed() {
     DRILL_FAILURE=$*
     log "restore drill FAILED: $*"
@@ -412,12 +415,13 @@ fingerprint_live() {
             drill_failed "pg_create_restore_point failed"
             return 1
         }
-    local schemas
+    local schemas url snapshot
     for db in ${settings[DATABASES]}; do
         schemas=$(live_psql "$db" -c "SELECT coalesce(string_agg(nspname, ',' ORDER BY nspname), 'public') FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'")
         printf '%s\n' "$schemas" >"$work/schemas.$db"
-        SOURCE_DATABASE_URL="postgresql://postgres@/$db?host=$SOCKET_DIR" SCHEMAS=$schemas JOBS=2 \
-            SNAPSHOT=$(<"$work/snapshot.$db") SNAPSHOT_IMPORTED_FILE=$work/imported.$db \
+        url="postgresql://postgres@$(socket_host "$SOCKET_DIR")/$db"
+        snapshot=$(<"$work/snapshot.$db")
+        SOURCE_DATABASE_URL=$url SCHEMAS=$schemas JOBS=2 SNAPSHOT=$snapshot SNAPSHOT_IMPORTED_FILE=$work/imported.$db \
             runuser -u postgres --preserve-environment -- bash "${settings[PG_MIGRATE]}" fingerprint >"$work/live.$db" 2>"$work/live.$db.err" &
         fingerprints+=("$!")
     done
@@ -532,10 +536,11 @@ drill_steps() {
         return 1
     }
     # 5. Same fingerprint as the live database had at the restore point, table by table.
-    local mismatch=()
+    local mismatch=() url schemas
     for db in ${settings[DATABASES]}; do
-        SOURCE_DATABASE_URL="postgresql://postgres@/$db?host=$DRILL_DIR/socket&port=$DRILL_PORT" SCHEMAS=$(<"$work/schemas.$db") JOBS=2 \
-            runuser -u postgres --preserve-environment -- bash "${settings[PG_MIGRATE]}" fingerprint >"$work/restored.$db" 2>"$work/restored.$db.err" || {
+        url="postgresql://postgres@$(socket_host "$DRILL_DIR/socket"):$DRILL_PORT/$db"
+        schemas=$(<"$work/schemas.$db")
+        SOURCE_DATABASE_URL=$url SCHEMAS=$schemas JOBS=2 runuser -u postgres --preserve-environment -- bash "${settings[PG_MIGRATE]}" fingerprint >"$work/restored.$db" 2>"$work/restored.$db.err" || {
             cat "$work/restored.$db.err" >&2
             drill_failed "the fingerprint of the restored $db failed"
             return 1
