@@ -4,6 +4,7 @@
 #   bash tools/local-stack.sh vps       Docker engine, images, sshd, S3 server only (no Pulumi needed)
 #   bash tools/local-stack.sh images    Docker engine and images only
 #   bash tools/local-stack.sh sshd      sshd only
+#   bash tools/local-stack.sh s3        the S3 server (offsite backup store) only
 #   bash tools/local-stack.sh toolchain the Pulumi toolchain with the plugins the local stack needs
 #   bash tools/local-stack.sh config    the stack's config (Pulumi.local.yaml) only
 #   bash tools/local-stack.sh up        pulumi up --stack local, then print the URLs
@@ -128,6 +129,7 @@ case ${1:-} in
         ;;
     images) start_images ;;
     sshd) start_sshd ;;
+    s3) start_s3 ;;
     config) config ;;
     up)
         pulumi_env
@@ -181,7 +183,9 @@ case ${1:-} in
             docker_local network rm "$network" >/dev/null
         done
         remove_all volume ls -q --filter "name=^${prefix}" -- volume rm
-        echo "[local-stack] the local VPS has no byte-runner container, network or volume left"
+        # The offsite repository of the local stack, in the S3 server on this machine.
+        if bash tools/local-vps/s3.sh status >/dev/null 2>&1; then bash tools/local-vps/s3.sh wipe "${prefix%-}"; fi
+        echo "[local-stack] the local VPS has no byte-runner container, network, volume or offsite backup left"
         ;;
-    *) die "usage: local-stack.sh setup|vps|images|sshd|toolchain|config|up|urls|destroy|reset" ;;
+    *) die "usage: local-stack.sh setup|vps|images|sshd|s3|toolchain|config|up|urls|destroy|reset" ;;
 esac

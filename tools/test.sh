@@ -80,6 +80,7 @@ fi
 phase "local VPS: waiting for the images; sshd on 127.0.0.1"
 phase_wait "local VPS: Docker engine and stand-in images"
 bash tools/local-stack.sh sshd
+bash tools/local-stack.sh s3
 
 if ((${#e2e_vps[@]})); then
     phase "end-to-end suite, without the engine: ${e2e_vps[*]#tests/e2e/}"
