@@ -75,6 +75,30 @@ stop_pid() {
     log "${what} stopped"
 }
 
+# take_over_port HOST PORT PATTERN WHAT: the port is taken. The machine has one local VPS
+# at a time (its containers have fixed names, and `local-stack.sh reset` clears another
+# clone's): when every listener's command line matches PATTERN (a glob: this component
+# started from another clone), stop it; anything else is left alone and is an error.
+take_over_port() {
+    local host="$1" port="$2" pattern="$3" what="$4" pids pid cmdline
+    pids="$(ss -ltnpH "sport = :${port}" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u)"
+    [[ -n "${pids}" ]] || die "${host}:${port} is already taken by another process"
+    for pid in ${pids}; do
+        cmdline="$(tr '\0' ' ' <"/proc/${pid}/cmdline" 2>/dev/null || true)"
+        # shellcheck disable=SC2053 # PATTERN is a glob on purpose
+        [[ "${cmdline}" == ${pattern} ]] || die "${host}:${port} is already taken by another process (pid ${pid}: ${cmdline:-unknown})"
+    done
+    for pid in ${pids}; do
+        log "port ${port} is held by another clone's ${what} (pid ${pid}); stopping it"
+        kill "${pid}" 2>/dev/null || true
+    done
+    for _ in $(seq 1 40); do
+        (exec 3<>"/dev/tcp/${host}/${port}") 2>/dev/null || return 0
+        sleep 0.25
+    done
+    die "${host}:${port} is still taken after stopping ${pids//$'\n'/ }"
+}
+
 # shell_quote VALUE: single-quoted for a POSIX shell, safe to eval.
 shell_quote() {
     local value="$1"

@@ -184,28 +184,6 @@ lock_state() {
     flock -w 60 9 || die "another s3.sh start or stop holds $state/lock"
 }
 
-# The port is taken. The machine has one local VPS at a time (as sshd.sh): when the
-# listener is the versitygw of another clone's s3.sh, stop it; anything else is left alone.
-take_over_port() {
-    local pids pid cmdline
-    pids=$(ss -ltnpH "sport = :$S3_PORT" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u)
-    [[ -n $pids ]] || die "port $S3_PORT is taken by another process"
-    for pid in $pids; do
-        cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
-        [[ $cmdline == "$bin posix "*/.state/s3/data* ]] ||
-            die "port $S3_PORT is taken by another process (pid $pid: ${cmdline:-unknown})"
-    done
-    for pid in $pids; do
-        log "port $S3_PORT is held by another clone's S3 server (pid $pid); stopping it"
-        kill "$pid" 2>/dev/null || true
-    done
-    for _ in $(seq 1 40); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$S3_PORT") 2>/dev/null || return 0
-        sleep 0.25
-    done
-    die "port $S3_PORT is still taken after stopping ${pids//$'\n'/ }"
-}
-
 # wipe PREFIX: removes every object under PREFIX in the bucket (a stack's offsite
 # repository), for a test that starts from nothing. Files of the posix gateway, directly.
 wipe() {
@@ -233,7 +211,7 @@ start() {
         log "already running (pid $(<"$pidfile"))"
     else
         if (exec 3<>"/dev/tcp/127.0.0.1/$S3_PORT") 2>/dev/null; then
-            take_over_port
+            take_over_port 127.0.0.1 "$S3_PORT" "$bin posix */.state/s3/data*" "S3 server"
         fi
         log "starting versitygw on :$S3_PORT (log: $logfile)"
         # One line per request: the previous run's log is kept once it passes 10 MB, no more.

@@ -127,37 +127,14 @@ start_sshd() {
 
 start_new_sshd() {
     if (exec 3<>"/dev/tcp/${SSH_HOST}/${SSH_PORT}") 2>/dev/null; then
-        take_over_port
+        # shellcheck disable=SC2016 # a glob, not an expansion
+        take_over_port "${SSH_HOST}" "${SSH_PORT}" '*sshd* -f */.local/vps/ssh/sshd_config*' "local VPS sshd; set LOCAL_VPS_SSH_PORT to keep both"
     fi
     # Privilege separation directory, normally made by the init script.
     mkdir -p /run/sshd && chmod 755 /run/sshd
     /usr/sbin/sshd -t -f "${SSHD_CONFIG}" || die "invalid ${SSHD_CONFIG}"
     log "starting sshd on ${SSH_HOST}:${SSH_PORT} (log: ${LOGFILE})"
     /usr/sbin/sshd -f "${SSHD_CONFIG}" -E "${LOGFILE}" </dev/null
-}
-
-# The port is taken. The machine has one local VPS at a time (its containers have fixed
-# names, and `local-stack.sh reset` clears another clone's): when the listener is the
-# local-VPS sshd of another clone, stop it; anything else is left alone.
-take_over_port() {
-    local pids pid cmdline
-    pids=$(ss -ltnpH "sport = :${SSH_PORT}" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u)
-    [[ -n ${pids} ]] || die "${SSH_HOST}:${SSH_PORT} is already taken by another process; set LOCAL_VPS_SSH_PORT"
-    for pid in ${pids}; do
-        cmdline=$(tr '\0' ' ' <"/proc/${pid}/cmdline" 2>/dev/null || true)
-        if [[ ${cmdline} != *sshd*" -f "*/.local/vps/ssh/sshd_config* ]]; then
-            die "${SSH_HOST}:${SSH_PORT} is already taken by another process (pid ${pid}: ${cmdline:-unknown}); set LOCAL_VPS_SSH_PORT"
-        fi
-    done
-    for pid in ${pids}; do
-        log "port ${SSH_PORT} is held by another clone's local VPS sshd (pid ${pid}); stopping it"
-        kill "${pid}" 2>/dev/null || true
-    done
-    for _ in $(seq 1 40); do
-        (exec 3<>"/dev/tcp/${SSH_HOST}/${SSH_PORT}") 2>/dev/null || return 0
-        sleep 0.25
-    done
-    die "${SSH_HOST}:${SSH_PORT} is still taken after stopping ${pids//$'\n'/ }"
 }
 
 stop_sshd() {
