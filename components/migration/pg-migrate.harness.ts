@@ -1,6 +1,6 @@
 // Helpers for pg-migrate's tests: throwaway PostgreSQL clusters, psql, running the tool.
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -8,6 +8,8 @@ export const repoRoot = resolve(__dirname, "..", "..");
 export const pgMigrate = join(__dirname, "pg-migrate");
 export const fixtureDir = join(__dirname, "fixture");
 const clusterScript = join(__dirname, "pg-cluster.sh");
+/** The server binaries pg-cluster.sh runs (PGCLUSTER_BINDIR, default PostgreSQL 15 from Debian). */
+export const serverBinDir = process.env.PGCLUSTER_BINDIR ?? "/usr/lib/postgresql/15/bin";
 
 /** Superuser password of the test clusters: characters that need escaping in a URL. */
 export const superuserPassword = "Tr0ub4dor:@/%&3-secret";
@@ -44,6 +46,30 @@ export function startCluster(dir: string): Cluster {
             spawnSync("bash", [clusterScript, "stop", dir], { stdio: "inherit" });
         },
     };
+}
+
+/** Stops the cluster, appends the lines to its postgresql.conf and starts it again (on a new port). */
+export function restartWithConfig(cluster: Cluster, lines: string[]): Cluster {
+    cluster.stop();
+    appendFileSync(join(cluster.dir, "data", "postgresql.conf"), lines.map((line) => `${line}\n`).join(""));
+    return startCluster(cluster.dir);
+}
+
+/** Gives a path (recursively) to the postgres OS user, who runs the servers, when we are root. */
+export function ownedByPostgres(path: string): void {
+    if (process.getuid?.() !== 0) return;
+    const result = spawnSync("chown", ["-R", "postgres:", path], { encoding: "utf8" });
+    if (result.status !== 0) throw new Error(`chown ${path} failed: ${result.stderr}`);
+}
+
+/** pg_basebackup of the cluster (WAL streamed along, fast checkpoint) into dataDir. */
+export function baseBackup(cluster: Cluster, dataDir: string): void {
+    const result = spawnSync(
+        join(serverBinDir, "pg_basebackup"),
+        ["-h", "127.0.0.1", "-p", String(cluster.port), "-U", "postgres", "-D", dataDir, "-X", "stream", "--checkpoint=fast", "--no-sync"],
+        { encoding: "utf8", env: { ...process.env, PGPASSWORD: superuserPassword } },
+    );
+    if (result.status !== 0) throw new Error(`pg_basebackup failed: ${result.stderr}`);
 }
 
 function psqlArgs(port: number, database: string, user: string): string[] {

@@ -1,18 +1,23 @@
 // pg-migrate against real PostgreSQL 15 clusters: a Supabase-shaped source with a 1M-row
 // table, and a vanilla target without any Supabase role or schema.
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import {
     allCommandLines,
+    baseBackup,
     type Cluster,
     fixtureDir,
+    ownedByPostgres,
     psql,
     psqlAsync,
     psqlFile,
     removeDir,
+    restartWithConfig,
     runPgMigrate,
+    type RunResult,
     scratchDir,
     startCluster,
     superuserPassword,
@@ -22,6 +27,31 @@ import {
 const fixtureRows = 1_000_000;
 const appRole = "app_user";
 const appRolePassword = "app-role-password-for-tests";
+
+/** Polls until the check holds (a check that throws, e.g. while a server starts, counts as not yet). */
+async function waitFor(check: () => boolean, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        try {
+            if (check()) return;
+        } catch {
+            // not yet
+        }
+        if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${check.toString()}`);
+        await sleep(50);
+    }
+}
+
+/** fingerprint's stdout as table -> rows. */
+function fingerprintRows(stdout: string): Map<string, number> {
+    return new Map(
+        stdout
+            .trimEnd()
+            .split("\n")
+            .map((line) => line.split("\t"))
+            .map(([table, rows]) => [table, Number(rows)]),
+    );
+}
 
 describe("pg-migrate on real PostgreSQL 15", { concurrency: false }, () => {
     let root: string;
@@ -149,6 +179,41 @@ describe("pg-migrate on real PostgreSQL 15", { concurrency: false }, () => {
         assert.equal(target.psql("app", "SELECT string_agg(DISTINCT pg_get_userbyid(proowner)::text, ',') FROM pg_proc WHERE pronamespace = 'public'::regnamespace"), appRole);
         assert.equal(target.psql("app", "SELECT string_agg(DISTINCT pg_get_userbyid(typowner)::text, ',') FROM pg_type WHERE typnamespace = 'public'::regnamespace"), appRole);
         psql(target.port, "app", "BEGIN; ALTER TABLE public.projects ADD COLUMN archived boolean; CREATE INDEX ON public.events (score); ROLLBACK", appRole, appRolePassword);
+    });
+
+    test("fingerprint: one line per table, equal for copies (restored, template), different after one changed row", async () => {
+        const fingerprint = (url: string, extra: Record<string, string> = {}) => runPgMigrate(["fingerprint"], { SOURCE_DATABASE_URL: url, ...extra });
+        const live = await fingerprint(source.url("app"), { JOBS: "3" });
+        assert.equal(live.status, 0, live.stderr);
+        // stdout: only the sorted table lines; sequences are not part of it.
+        assert.match(live.stdout, /^(public\.[a-z_]+\t\d+\t-?\d+\n)+$/);
+        const names = live.stdout.trimEnd().split("\n").map((line) => line.split("\t")[0]);
+        assert.deepEqual(names, ["public.audit_log", "public.event_counts", "public.events", "public.messages", "public.profiles", "public.projects"]);
+        assert.match(live.stdout, /^public\.events\t1000000\t-?\d+$/m);
+        assert.match(live.stderr, /fingerprint of 6 tables in public done in \d+s \(JOBS=3, one snapshot\)/);
+
+        // The copy that restore made in the other cluster, and a template copy (an unlogged table there is left out).
+        const restored = await fingerprint(target.url("app"));
+        assert.equal(restored.status, 0, restored.stderr);
+        assert.equal(restored.stdout, live.stdout);
+        source.psql("postgres", "CREATE DATABASE app_fingerprint TEMPLATE app");
+        try {
+            source.psql("app_fingerprint", "CREATE UNLOGGED TABLE public.scratch AS SELECT 1 AS n");
+            const copy = await fingerprint(source.url("app_fingerprint"), { JOBS: "1" });
+            assert.equal(copy.status, 0, copy.stderr);
+            assert.equal(copy.stdout, live.stdout);
+            assert.match(copy.stderr, /left out, as unlogged tables \(a physical backup holds none of their rows\): public\.scratch\n/);
+
+            source.psql("app_fingerprint", "UPDATE public.events SET score = score + 1 WHERE id = 500000");
+            const changed = await fingerprint(source.url("app_fingerprint"));
+            assert.equal(changed.status, 0, changed.stderr);
+            const liveLines = live.stdout.split("\n");
+            const differing = changed.stdout.split("\n").filter((line) => !liveLines.includes(line));
+            assert.equal(differing.length, 1, changed.stdout);
+            assert.match(differing[0], /^public\.events\t1000000\t-?\d+$/);
+        } finally {
+            source.psql("postgres", "DROP DATABASE app_fingerprint");
+        }
     });
 
     test("a second restore into the now non-empty target is refused and changes nothing", async () => {
@@ -323,11 +388,269 @@ describe("pg-migrate on real PostgreSQL 15", { concurrency: false }, () => {
         assert.doesNotMatch(result.stderr, /must not run/);
     });
 
+    test("fingerprint settings: bad ones are refused with exit 2 naming the setting, and so is a user that is no superuser", async () => {
+        const badName = /RESTORE_POINT must be 1 to 63 of a-z, 0-9, _ and -, the first a letter or digit/;
+        const badTimeout = /LOCK_TIMEOUT_MS must be a whole number of milliseconds from 1 to 600000/;
+        const cases: [Record<string, string>, RegExp][] = [
+            [{ RESTORE_POINT: "Drill" }, badName],
+            [{ RESTORE_POINT: "-drill" }, badName],
+            [{ RESTORE_POINT: "drill'); SELECT pg_sleep(1); --" }, badName],
+            [{ RESTORE_POINT: "a".repeat(64) }, badName],
+            [{ RESTORE_POINT: "" }, badName],
+            [{ LOCK_TIMEOUT_MS: "0" }, badTimeout],
+            [{ LOCK_TIMEOUT_MS: "600001" }, badTimeout],
+            [{ LOCK_TIMEOUT_MS: "30s" }, badTimeout],
+            [{ LOCK_TIMEOUT_MS: "" }, badTimeout],
+            [{ RESTORE_POINT: "drill", RESTORE_POINT_LSN_FILE: "" }, /RESTORE_POINT_LSN_FILE is empty/],
+            [{ RESTORE_POINT_LSN_FILE: join(root, "never.lsn") }, /RESTORE_POINT_LSN_FILE is set but RESTORE_POINT is not/],
+        ];
+        for (const [settings, message] of cases) {
+            for (const subcommand of ["fingerprint", "check-settings"]) {
+                const result = await runPgMigrate([subcommand], { SOURCE_DATABASE_URL: source.url("app"), ...settings });
+                assert.equal(result.status, 2, `${subcommand} ${JSON.stringify(settings)}: ${result.stderr}`);
+                assert.match(result.stderr, message);
+                assert.equal(result.stdout, "");
+            }
+        }
+        const unwritable = await runPgMigrate(["fingerprint"], { SOURCE_DATABASE_URL: source.url("app"), RESTORE_POINT: "drill", RESTORE_POINT_LSN_FILE: join(root, "no-such-dir", "drill.lsn") });
+        assert.equal(unwritable.status, 2, unwritable.stderr);
+        assert.match(unwritable.stderr, /RESTORE_POINT_LSN_FILE \(.*no-such-dir\/drill\.lsn\) cannot be written: its directory must exist and be writable/);
+        const good: Record<string, string>[] = [{ RESTORE_POINT: "a" }, { RESTORE_POINT: `0${"a".repeat(62)}` }, { RESTORE_POINT: "drill_2024-06-01", LOCK_TIMEOUT_MS: "1" }, { LOCK_TIMEOUT_MS: "600000" }];
+        for (const settings of good) {
+            const result = await runPgMigrate(["check-settings"], { SOURCE_DATABASE_URL: source.url("app"), ...settings });
+            assert.equal(result.status, 0, `${JSON.stringify(settings)}: ${result.stderr}`);
+        }
+        // A user that may not create restore points (nor lock pg_class) is told so.
+        const notSuper = await runPgMigrate(["fingerprint"], {
+            SOURCE_DATABASE_URL: `postgresql://${appRole}:${appRolePassword}@127.0.0.1:${target.port}/app`,
+            RESTORE_POINT: "drill",
+        });
+        assert.equal(notSuper.status, 2, notSuper.stderr);
+        assert.match(notSuper.stderr, new RegExp(`RESTORE_POINT: the user of SOURCE_DATABASE_URL \\(${appRole}\\) is not a superuser`));
+        assert.equal(notSuper.stdout, "");
+    });
+
+    test("fingerprint with RESTORE_POINT: a long transaction on a table makes it fail after LOCK_TIMEOUT_MS, without holding up writers", async () => {
+        const lsnFile = join(root, "timeout.lsn");
+        const longTransaction = psqlAsync(source.port, "app", "BEGIN; UPDATE public.messages SET body = body WHERE id = (SELECT id FROM public.messages ORDER BY id LIMIT 1); SELECT pg_sleep(3); COMMIT");
+        await waitFor(() => source.psql("app", "SELECT count(*) FROM pg_locks WHERE relation = 'public.messages'::regclass AND mode = 'RowExclusiveLock' AND granted") === "1");
+        const writes: Promise<RunResult>[] = [];
+        const writer = setInterval(() => writes.push(psqlAsync(source.port, "app", "SET lock_timeout = 200; UPDATE public.events SET score = score WHERE id = 1")), 50);
+        let result;
+        try {
+            result = await runPgMigrate(["fingerprint"], { SOURCE_DATABASE_URL: source.url("app"), RESTORE_POINT: "drill-timeout", LOCK_TIMEOUT_MS: "800", RESTORE_POINT_LSN_FILE: lsnFile });
+        } finally {
+            clearInterval(writer);
+        }
+        assert.equal(result.status, 1, result.stderr);
+        assert.match(result.stderr, /no restore point was made: for LOCK_TIMEOUT_MS \(800 ms\) there was no moment when the tables in public \(and pg_class\) could be locked/);
+        assert.match(result.stderr, /the last: could not obtain lock on relation "public\.messages"/);
+        assert.equal(result.stdout, "");
+        assert.ok(!existsSync(lsnFile), "no LSN file without a restore point");
+        // Each write of a table locked on every try (before public.messages) went through meanwhile:
+        // with lock_timeout 200 ms it would have failed had it queued behind a waiting lock.
+        for (const write of await Promise.all(writes)) assert.equal(write.status, 0, write.stderr);
+        assert.ok(writes.length >= 10, `only ${writes.length} writes`);
+        assert.equal((await longTransaction).status, 0);
+    });
+
     test("a wrong password gives a clear error without the secret", async () => {
         const wrongSecret = "Wr0ng-S3cret-Value";
         const result = await runPgMigrate(["audit"], env({ SOURCE_DATABASE_URL: `postgresql://postgres:${wrongSecret}@127.0.0.1:${source.port}/app` }));
         assert.equal(result.status, 2);
         assert.match(result.stderr, /cannot connect to the database of SOURCE_DATABASE_URL: .*password authentication failed/);
         assert.ok(!(result.stdout + result.stderr).includes(wrongSecret));
+    });
+});
+
+// A cluster that archives its WAL, an app writing continuously (and refreshing a materialized
+// view), and a real point-in-time recovery to the restore point that fingerprint made.
+describe("pg-migrate fingerprint while a writer commits, and RESTORE_POINT against a point-in-time recovery", { concurrency: false }, () => {
+    let root: string;
+    let archive: string;
+    let primary: Cluster;
+    let recovered: Cluster | undefined;
+    const restorePoint = "drill_pitr-1";
+
+    before(() => {
+        root = scratchDir("pg-migrate-pitr-test-");
+        archive = join(root, "wal-archive");
+        mkdirSync(archive);
+        ownedByPostgres(archive);
+        primary = startCluster(join(root, "primary"));
+        primary = restartWithConfig(primary, ["archive_mode = on", `archive_command = 'cp %p ${archive}/%f'`]);
+        primary.psql("postgres", "CREATE DATABASE drill");
+        primary.psql(
+            "drill",
+            `CREATE TABLE public.ticks (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp(), payload text NOT NULL);
+             CREATE TABLE public.ticks_mirror (LIKE public.ticks INCLUDING ALL);
+             CREATE TABLE public.counters (name text PRIMARY KEY, n bigint NOT NULL);
+             INSERT INTO public.counters VALUES ('ticks', 0);
+             CREATE TABLE public.stop (at timestamptz);
+             CREATE UNLOGGED TABLE public.scratch (id bigint);
+             CREATE SEQUENCE public.tick_seq;
+             CREATE TABLE public.rewritten (id int);
+             CREATE MATERIALIZED VIEW public.tick_summary AS SELECT 1 AS one, count(*) AS n, max(id) AS last FROM public.ticks;
+             CREATE UNIQUE INDEX ON public.tick_summary (one);`,
+        );
+    });
+
+    after(() => {
+        recovered?.stop();
+        primary?.stop();
+        if (root) removeDir(root);
+    });
+
+    /** One session commits a row into ticks and ticks_mirror, bumps counters and writes the unlogged
+     *  table, about a thousand times a second; another refreshes tick_summary (CONCURRENTLY: a plain
+     *  REFRESH rewrites the view, which fails a fingerprint that started just before); until stopWorkload. */
+    function startWorkload(): Promise<RunResult>[] {
+        primary.psql("drill", "DELETE FROM public.stop");
+        const loop = (body: string, pause: string) =>
+            psqlAsync(
+                primary.port,
+                "drill",
+                `DO $$ DECLARE i bigint; deadline timestamptz := clock_timestamp() + interval '120 seconds'; BEGIN
+                     LOOP
+                         ${body}
+                         COMMIT;
+                         EXIT WHEN EXISTS (SELECT 1 FROM public.stop) OR clock_timestamp() > deadline;
+                         PERFORM pg_sleep(${pause});
+                     END LOOP;
+                 END $$`,
+            );
+        return [
+            loop(
+                `i := nextval('public.tick_seq');
+                 INSERT INTO public.ticks (id, payload) VALUES (i, md5(i::text));
+                 INSERT INTO public.ticks_mirror (id, payload) VALUES (i, md5(i::text));
+                 UPDATE public.counters SET n = n + 1 WHERE name = 'ticks';
+                 INSERT INTO public.scratch VALUES (i);`,
+                "0.001",
+            ),
+            loop("REFRESH MATERIALIZED VIEW CONCURRENTLY public.tick_summary;", "0.01"),
+        ];
+    }
+
+    async function stopWorkload(workload: Promise<RunResult>[]): Promise<void> {
+        primary.psql("drill", "INSERT INTO public.stop VALUES (now())");
+        for (const session of await Promise.all(workload)) assert.equal(session.status, 0, session.stderr);
+    }
+
+    const ticks = () => Number(primary.psql("drill", "SELECT count(*) FROM public.ticks"));
+
+    test("without RESTORE_POINT every session reads one snapshot: ticks and its mirror, counted apart, agree", async () => {
+        const workload = startWorkload();
+        try {
+            const start = ticks();
+            await waitFor(() => ticks() > start + 100);
+            for (let run = 0; run < 3; run++) {
+                // JOBS above the number of tables: every table is counted by a session of its own.
+                const result = await runPgMigrate(["fingerprint"], { SOURCE_DATABASE_URL: primary.url("drill"), JOBS: "8" });
+                assert.equal(result.status, 0, result.stderr);
+                const rows = fingerprintRows(result.stdout);
+                assert.deepEqual([...rows.keys()], ["public.counters", "public.rewritten", "public.stop", "public.tick_summary", "public.ticks", "public.ticks_mirror"]);
+                assert.ok(rows.get("public.ticks")! > start, result.stdout);
+                assert.equal(rows.get("public.ticks_mirror"), rows.get("public.ticks"), result.stdout);
+                assert.match(result.stderr, /left out, as unlogged tables \(a physical backup holds none of their rows\): public\.scratch/);
+            }
+        } finally {
+            await stopWorkload(workload);
+        }
+    });
+
+    test("a table rewritten after the snapshot (here TRUNCATE) fails the fingerprint, never makes a wrong one", async () => {
+        primary.psql("drill", "INSERT INTO public.rewritten SELECT generate_series(1, 10)");
+        // Holds ACCESS EXCLUSIVE until it commits, 1.5 s later: the snapshot still sees the 10 rows,
+        // the sessions get their lock on the table only once the truncation committed.
+        const truncate = psqlAsync(primary.port, "drill", "BEGIN; TRUNCATE public.rewritten; SELECT pg_sleep(1.5); COMMIT");
+        await waitFor(() => primary.psql("drill", "SELECT count(*) FROM pg_locks WHERE relation = 'public.rewritten'::regclass AND mode = 'AccessExclusiveLock' AND granted") === "1");
+        const result = await runPgMigrate(["fingerprint"], { SOURCE_DATABASE_URL: primary.url("drill") });
+        assert.equal((await truncate).status, 0);
+        assert.equal(result.status, 1, result.stderr);
+        assert.match(result.stderr, /public\.rewritten was rewritten \(TRUNCATE, REFRESH MATERIALIZED VIEW, VACUUM FULL or ALTER TABLE\) after the snapshot was taken: run the fingerprint again/);
+        assert.equal(result.stdout, "");
+        const again = await runPgMigrate(["fingerprint"], { SOURCE_DATABASE_URL: primary.url("drill") });
+        assert.equal(again.status, 0, again.stderr);
+        assert.equal(fingerprintRows(again.stdout).get("public.rewritten"), 0);
+    });
+
+    test("RESTORE_POINT is not made while a commit is in the WAL but not yet visible (it waits for a synchronous standby)", async () => {
+        // Such a commit would be replayed by a recovery to the restore point, yet the snapshot does not see it.
+        const syncStandby = (names: string) => {
+            primary.psql("postgres", `ALTER SYSTEM SET synchronous_standby_names = '${names}'`);
+            primary.psql("postgres", "SELECT pg_reload_conf()");
+        };
+        const cases: [string, RegExp][] = [
+            ["INSERT INTO public.ticks (id, payload) VALUES (-1, 'stuck')", /the last: could not obtain lock on relation "public\.ticks"/],
+            ["REFRESH MATERIALIZED VIEW CONCURRENTLY public.tick_summary", /the last: materialized view public\.tick_summary is being refreshed/],
+        ];
+        try {
+            for (const [write, reason] of cases) {
+                syncStandby("nobody");
+                const stuck = psqlAsync(primary.port, "drill", write);
+                await waitFor(() => primary.psql("drill", "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'") === "1");
+                const result = await runPgMigrate(["fingerprint"], { SOURCE_DATABASE_URL: primary.url("drill"), RESTORE_POINT: "drill-stuck", LOCK_TIMEOUT_MS: "500" });
+                syncStandby("");
+                assert.equal((await stuck).status, 0);
+                assert.equal(result.status, 1, `${write}: ${result.stderr}`);
+                assert.match(result.stderr, /no restore point was made/);
+                assert.match(result.stderr, reason);
+            }
+        } finally {
+            syncStandby("");
+            primary.psql("drill", "DELETE FROM public.ticks WHERE id = -1");
+        }
+    });
+
+    test("RESTORE_POINT: the fingerprint equals that of a point-in-time recovery to the restore point, while a writer commits", async (t) => {
+        const lsnFile = join(root, "restore-point.lsn");
+        const dataDir = join(root, "recovered", "data");
+        const workload = startWorkload();
+        let live: RunResult;
+        let atBackup: number;
+        try {
+            const start = ticks();
+            await waitFor(() => ticks() > start + 100);
+            baseBackup(primary, dataDir);
+            atBackup = ticks();
+            await waitFor(() => ticks() > atBackup + 100);
+            live = await runPgMigrate(["fingerprint"], { SOURCE_DATABASE_URL: primary.url("drill"), RESTORE_POINT: restorePoint, RESTORE_POINT_LSN_FILE: lsnFile, JOBS: "3" });
+            const afterRestorePoint = ticks();
+            await waitFor(() => ticks() > afterRestorePoint + 100);
+        } finally {
+            await stopWorkload(workload);
+        }
+        assert.equal(live.status, 0, live.stderr);
+        const lsn = readFileSync(lsnFile, "utf8").trim();
+        assert.match(lsn, /^[0-9A-F]+\/[0-9A-F]+$/);
+        assert.match(live.stderr, new RegExp(`restore point '${restorePoint}' created at LSN ${lsn} \\(locks taken at try \\d+, after \\d+ ms\\)\\n`));
+        const paused = /writers of public were paused for (\d+) ms/.exec(live.stderr);
+        assert.ok(paused, live.stderr);
+        t.diagnostic(`writers paused ${paused[1]} ms; ${live.stderr.match(/locks taken at try \d+, after \d+ ms/)?.[0]}`);
+
+        // The WAL up to the restore point reaches the archive; the base backup recovers to it.
+        const walFile = primary.psql("drill", `SELECT pg_walfile_name('${lsn}')`);
+        primary.psql("drill", "SELECT pg_switch_wal()");
+        await waitFor(() => existsSync(join(archive, walFile)));
+        appendFileSync(
+            join(dataDir, "postgresql.conf"),
+            ["archive_mode = off", `restore_command = 'cp ${archive}/%f %p'`, `recovery_target_name = '${restorePoint}'`, "recovery_target_action = 'promote'"]
+                .map((line) => `${line}\n`)
+                .join(""),
+        );
+        writeFileSync(join(dataDir, "recovery.signal"), "");
+        ownedByPostgres(join(root, "recovered"));
+        recovered = startCluster(join(root, "recovered"));
+        const server = recovered;
+        await waitFor(() => server.psql("postgres", "SELECT pg_is_in_recovery()") === "f", 60_000);
+        assert.match(readFileSync(join(root, "recovered", "server.log"), "utf8"), new RegExp(`recovery stopping at restore point "${restorePoint}"`));
+
+        const fromBackup = await runPgMigrate(["fingerprint"], { SOURCE_DATABASE_URL: recovered.url("drill") });
+        assert.equal(fromBackup.status, 0, fromBackup.stderr);
+        assert.equal(fromBackup.stdout, live.stdout);
+        // The writer committed between the base backup and the restore point, and after it.
+        const atRestorePoint = fingerprintRows(live.stdout).get("public.ticks")!;
+        assert.ok(atBackup < atRestorePoint && atRestorePoint < ticks(), `${atBackup} < ${atRestorePoint} < ${ticks()}`);
     });
 });
