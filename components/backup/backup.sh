@@ -375,79 +375,12 @@ drill_failed() {
     return 1
 }
 
-# Starts one holder session per database that locks its tables against writers (SHARE)
-# and exports a snapshot; then a named restore point; then each database's fingerprint
-# (pg-migrate) imports its snapshot; once all have, the holders commit. Writers wait only
-# for that moment. Fingerprints land in $work/live.<db>.
-fingerprint_live() {
-    local point=$1 work=$2 db i tables
-    local -a holders=() fds=() fingerprints=()
-    for db in ${settings[DATABASES]}; do
-        tables=$(live_psql "$db" -c "SELECT string_agg(format('%I.%I', n.nspname, c.relname), ', ') FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r','p') AND n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'")
-        mkfifo "$work/holder.$db"
-        runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -At -h "$SOCKET_DIR" -d "$db" <"$work/holder.$db" >"$work/holder.$db.out" 2>&1 &
-        holders+=("$!")
-        exec {i}>"$work/holder.$db"
-        fds+=("$i")
-        {
-            echo "SET lock_timeout = '30s';"
-            echo "BEGIN ISOLATION LEVEL REPEATABLE READ;"
-            [[ -z $tables ]] || echo "LOCK TABLE $tables IN SHARE MODE;"
-            echo "SELECT pg_export_snapshot() \\g $work/snapshot.$db"
-        } >&"$i"
-    done
-    local paused_at
-    paused_at=$(date +%s%N)
-    for db in ${settings[DATABASES]}; do
-        for i in $(seq 1 400); do
-            [[ ! -s $work/snapshot.$db ]] || break
-            kill -0 "${holders[0]}" 2>/dev/null || true
-            sleep 0.1
-        done
-        [[ -s $work/snapshot.$db ]] || {
-            cat "$work"/holder.*.out >&2 || true
-            drill_failed "could not lock the tables of $db and export a snapshot within 40 s (a long transaction holds them?)"
-            return 1
-        }
-    done
-    live_psql postgres -c "SELECT pg_create_restore_point('$point')" >"$work/restore-point.lsn" ||
-        {
-            drill_failed "pg_create_restore_point failed"
-            return 1
-        }
-    local schemas url snapshot
-    for db in ${settings[DATABASES]}; do
-        schemas=$(live_psql "$db" -c "SELECT coalesce(string_agg(nspname, ',' ORDER BY nspname), 'public') FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'")
-        printf '%s\n' "$schemas" >"$work/schemas.$db"
-        url="postgresql://postgres@$(socket_host "$SOCKET_DIR")/$db"
-        snapshot=$(<"$work/snapshot.$db")
-        SOURCE_DATABASE_URL=$url SCHEMAS=$schemas JOBS=2 SNAPSHOT=$snapshot SNAPSHOT_IMPORTED_FILE=$work/imported.$db \
-            runuser -u postgres --preserve-environment -- bash "${settings[PG_MIGRATE]}" fingerprint >"$work/live.$db" 2>"$work/live.$db.err" &
-        fingerprints+=("$!")
-    done
-    for db in ${settings[DATABASES]}; do
-        for i in $(seq 1 600); do
-            [[ ! -e $work/imported.$db ]] || break
-            sleep 0.1
-        done
-    done
-    for i in "${fds[@]}"; do
-        printf 'COMMIT;\n' >&"$i"
-        exec {i}>&-
-    done
-    log "writers paused for $((($(date +%s%N) - paused_at) / 1000000)) ms at restore point $point (LSN $(<"$work/restore-point.lsn"))"
-    for i in "${holders[@]}"; do wait "$i" || {
-        cat "$work"/holder.*.out >&2
-        drill_failed "a snapshot holder session failed"
-        return 1
-    }; done
-    for i in "${!fingerprints[@]}"; do
-        wait "${fingerprints[$i]}" || {
-            cat "$work"/live.*.err >&2
-            drill_failed "the fingerprint of the live database failed"
-            return 1
-        }
-    done
+# pg-migrate fingerprint as the postgres user: FINGERPRINT_URL, SCHEMAS and the extra
+# settings given as NAME=VALUE arguments; stdout to $1, stderr to $1.err.
+fingerprint() {
+    local out=$1
+    shift
+    env "$@" JOBS=2 runuser -u postgres --preserve-environment -- bash "${settings[PG_MIGRATE]}" fingerprint >"$out" 2>"$out.err"
 }
 
 stop_drill_server() {
@@ -464,7 +397,7 @@ job_drill() {
     chown postgres: "$work"
     DRILL_FAILURE=""
     trap 'stop_drill_server; rm -rf "$DRILL_DIR/data" "$DRILL_DIR/socket"' EXIT
-    log "restore drill starting: verify repositories ${REPOS[*]}, restore repo$DRILL_REPO to restore point $point, compare ${settings[DATABASES]}"
+    log "restore drill starting: verify repositories ${REPOS[*]}, then for each of ${settings[DATABASES]}: restore repo$DRILL_REPO to a restore point and compare"
     if drill_steps "$point" "$work"; then result=0; fi
     local finished
     finished=$(date +%s)
@@ -481,7 +414,7 @@ job_drill() {
     } | metric_file restore_drill
     rm -rf "$work"
     if ((result != 0)); then die "restore drill FAILED after $((finished - started)) s: $DRILL_FAILURE"; fi
-    log "restore drill PASSED in $((finished - started)) s: repo$DRILL_REPO restored to $point; ${settings[DATABASES]} equal to the live database at that point; pgbackrest verify and pg_amcheck clean"
+    log "restore drill PASSED in $((finished - started)) s: repo$DRILL_REPO restored to $point-<database>; ${settings[DATABASES]} equal to the live database at those points; pgbackrest verify and pg_amcheck clean"
 }
 
 drill_steps() {
@@ -501,15 +434,42 @@ drill_steps() {
         fi
         log "verify repo$repo: clean"
     done
-    # 2. What the restore must give back: the live databases at a named restore point.
-    fingerprint_live "$point" "$work" || return 1
-    # 3. The restore point's WAL must be in the archive before a restore can reach it.
+    # 2. Each database in turn: its fingerprint at a new named restore point, a restore to
+    #    that point, the same fingerprint from the restored copy. A restore point is the
+    #    whole cluster's, but a fingerprint pauses the writers of one database only: one
+    #    restore per database keeps each comparison exact without pausing writers in
+    #    several databases at once.
+    for db in ${settings[DATABASES]}; do
+        drill_database "$db" "$point-$db" "$work" || return 1
+    done
+    # 3. Structure: heap and B-tree indexes of every database of the last restored copy.
+    if ! runuser -u postgres -- pg_amcheck -h "$DRILL_DIR/socket" -p "$DRILL_PORT" --all --install-missing --heapallindexed --parent-check >"$work/amcheck.log" 2>&1; then
+        cat "$work/amcheck.log" >&2
+        drill_failed "pg_amcheck found corruption in the restored copy (above)"
+        return 1
+    fi
+    log "pg_amcheck: heap and indexes of every database of the restored copy are clean"
+}
+
+# drill_database DB POINT WORK: fingerprint DB live at restore point POINT, restore
+# DRILL_REPO to POINT into a throw-away server (left running for pg_amcheck), compare.
+drill_database() {
+    local db=$1 point=$2 work=$3 schemas
+    schemas=$(live_psql "$db" -c "SELECT coalesce(string_agg(nspname, ',' ORDER BY nspname), 'public') FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'")
+    if ! fingerprint "$work/live.$db" SOURCE_DATABASE_URL="postgresql://postgres@$(socket_host "$SOCKET_DIR")/$db" SCHEMAS="$schemas" RESTORE_POINT="$point"; then
+        cat "$work/live.$db.err" >&2
+        drill_failed "the fingerprint of the live $db at a restore point failed (above)"
+        return 1
+    fi
+    grep -E 'paused|LSN' "$work/live.$db.err" >&2 || true
+    # The restore point's WAL must be in the archive before a restore can reach it.
     pgbr check >/dev/null 2>"$work/check.err" || {
         cat "$work/check.err" >&2
-        drill_failed "pgbackrest check failed: the WAL of the restore point did not reach every repository"
+        drill_failed "pgbackrest check failed: the WAL of restore point $point did not reach every repository"
         return 1
     }
-    # 4. Restore into a throw-away data directory; archive-mode off: it never writes to the repositories.
+    # A throw-away data directory; archive-mode off: it never writes to the repositories.
+    # Its server keeps the live one's limits (recovery refuses a lower max_connections).
     stop_drill_server
     rm -rf "$DRILL_DIR/data" "$DRILL_DIR/socket"
     install -d -o postgres -g postgres -m 0700 "$DRILL_DIR/data" "$DRILL_DIR/socket"
@@ -518,9 +478,9 @@ drill_steps() {
         drill_failed "pgbackrest restore from repo$DRILL_REPO failed (above)"
         return 1
     fi
-    log "restored repo$DRILL_REPO into $DRILL_DIR/data; starting a throw-away server on a socket only"
+    log "restored repo$DRILL_REPO to $point into $DRILL_DIR/data; starting a throw-away server on a socket only"
     if ! runuser -u postgres -- pg_ctl -D "$DRILL_DIR/data" -l "$work/server.log" -w -t 600 start \
-        -o "-c listen_addresses='' -c port=$DRILL_PORT -c unix_socket_directories=$DRILL_DIR/socket -c archive_mode=off -c shared_buffers=64MB -c max_connections=20 -c hot_standby=on"; then
+        -o "-c listen_addresses='' -c port=$DRILL_PORT -c unix_socket_directories=$DRILL_DIR/socket -c archive_mode=off -c shared_buffers=64MB"; then
         cat "$work/server.log" >&2
         drill_failed "the restored copy did not start (above)"
         return 1
@@ -532,37 +492,19 @@ drill_steps() {
     done
     ((i < 600)) || {
         tail -n 30 "$work/server.log" >&2
-        drill_failed "the restored copy did not reach the restore point and promote within 600 s"
+        drill_failed "the restored copy did not reach restore point $point and promote within 600 s"
         return 1
     }
-    # 5. Same fingerprint as the live database had at the restore point, table by table.
-    local mismatch=() url schemas
-    for db in ${settings[DATABASES]}; do
-        url="postgresql://postgres@$(socket_host "$DRILL_DIR/socket"):$DRILL_PORT/$db"
-        schemas=$(<"$work/schemas.$db")
-        SOURCE_DATABASE_URL=$url SCHEMAS=$schemas JOBS=2 runuser -u postgres --preserve-environment -- bash "${settings[PG_MIGRATE]}" fingerprint >"$work/restored.$db" 2>"$work/restored.$db.err" || {
-            cat "$work/restored.$db.err" >&2
-            drill_failed "the fingerprint of the restored $db failed"
-            return 1
-        }
-        if ! diff -u --label "live $db at $point" --label "restored $db" "$work/live.$db" "$work/restored.$db" >"$work/diff.$db"; then
-            cat "$work/diff.$db" >&2
-            mismatch+=("$db")
-        else
-            log "database $db: $(wc -l <"$work/live.$db") tables, rows and checksums equal to the live database at $point"
-        fi
-    done
-    ((${#mismatch[@]} == 0)) || {
-        drill_failed "the restored copy differs from the live database at the restore point in: ${mismatch[*]} (table, rows, checksum above)"
-        return 1
-    }
-    # 6. Structure: heap and B-tree indexes of every database, with pg_amcheck.
-    if ! runuser -u postgres -- pg_amcheck -h "$DRILL_DIR/socket" -p "$DRILL_PORT" --all --install-missing --heapallindexed --parent-check >"$work/amcheck.log" 2>&1; then
-        cat "$work/amcheck.log" >&2
-        drill_failed "pg_amcheck found corruption in the restored copy (above)"
+    if ! fingerprint "$work/restored.$db" SOURCE_DATABASE_URL="postgresql://postgres@$(socket_host "$DRILL_DIR/socket"):$DRILL_PORT/$db" SCHEMAS="$schemas"; then
+        cat "$work/restored.$db.err" >&2
+        drill_failed "the fingerprint of the restored $db failed (above)"
         return 1
     fi
-    log "pg_amcheck: heap and indexes of every database of the restored copy are clean"
+    if ! diff -u --label "live $db at $point" --label "restored $db" "$work/live.$db" "$work/restored.$db" >&2; then
+        drill_failed "the restored $db differs from the live one at restore point $point (table, rows, checksum above)"
+        return 1
+    fi
+    log "database $db: $(wc -l <"$work/live.$db") tables, rows and checksums equal to the live database at $point"
 }
 
 # ---------------------------------------------------------------------------- scheduler
