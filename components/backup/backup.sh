@@ -66,6 +66,10 @@ readonly SOCKET_DIR=/var/run/postgresql
 readonly DRILL_DIR=/var/lib/pgbackrest-drill
 readonly DRILL_PORT=5499
 readonly JOB_LOCK=/tmp/byte-runner-backup.lock
+# Bounds of the drill's repository checks, in seconds: reaching a store, verifying one.
+readonly REACH_TIMEOUT=60 VERIFY_TIMEOUT=7200
+# A backup into a store that stops answering retries for a long time; past this it fails.
+readonly BACKUP_TIMEOUT=21600
 readonly STORED_KEYS="PREFIX CONF_DIR METRICS_DIR POSTGRES_CONTAINER SCHEDULER_CONTAINER IMAGE PGDATA_VOLUME REPO_VOLUME SOCKET_VOLUME NETWORK SERVICES DATABASES PG_MIGRATE FULL_SCHEDULE DIFF_SCHEDULE DRILL_SCHEDULE LOCAL_RETENTION_FULL OFFSITE OFFSITE_ENDPOINT OFFSITE_PORT OFFSITE_BUCKET OFFSITE_REGION OFFSITE_ADDRESS OFFSITE_CA_BASE64 OFFSITE_RETENTION_FULL"
 readonly SECRET_KEYS="CIPHER_PASS OFFSITE_KEY OFFSITE_KEY_SECRET"
 
@@ -320,7 +324,7 @@ job_backup() {
     for repo in "${REPOS[@]}"; do
         start=$(date +%s)
         log "$type backup into repo$repo starting"
-        if pgbr --repo="$repo" --type="$type" backup; then status=1; else
+        if timeout "$BACKUP_TIMEOUT" runuser -u postgres -- pgbackrest --config="$CONF" --stanza="$STANZA" --repo="$repo" --type="$type" backup; then status=1; else
             status=0
             failed=1
         fi
@@ -344,7 +348,7 @@ write_backup_metrics() {
         info=$(pgbr --output=json info 2>/dev/null || echo '[]')
         for repo in "${REPOS[@]}"; do
             printf 'byte_runner_backup_newest_stop_timestamp_seconds{repo="%s"} %s\n' "$repo" \
-                "$(jq -r --argjson r "$repo" '[.[0].backup[]? | select(.database.["repo-key"] == $r) | .timestamp.stop] | max // 0' <<<"$info" 2>/dev/null || echo 0)"
+                "$(jq -r --argjson r "$repo" '[.[0].backup[]? | select(.database["repo-key"] == $r) | .timestamp.stop] | max // 0' <<<"$info" 2>/dev/null || echo 0)"
         done
     } | metric_file backup
 }
@@ -422,9 +426,15 @@ drill_steps() {
     # 1. Every file in every repository against its checksum. verify exits 0 even when it
     #    finds damage, so its report decides.
     for repo in "${REPOS[@]}"; do
-        if ! out=$(pgbr --repo="$repo" --log-level-console=info verify 2>&1); then
+        # A store that cannot be reached makes verify retry file after file: ask once first.
+        if ! out=$(timeout "$REACH_TIMEOUT" runuser -u postgres -- pgbackrest --config="$CONF" --repo="$repo" repo-ls 2>&1); then
+            printf '%s\n' "$out" | tail -n 5 >&2
+            drill_failed "repo$repo cannot be reached or read (pgbackrest repo-ls failed or took over $REACH_TIMEOUT s)"
+            return 1
+        fi
+        if ! out=$(timeout "$VERIFY_TIMEOUT" runuser -u postgres -- pgbackrest --config="$CONF" --stanza="$STANZA" --repo="$repo" --log-level-console=info verify 2>&1); then
             printf '%s\n' "$out" >&2
-            drill_failed "pgbackrest verify of repo$repo failed (cannot read the repository?)"
+            drill_failed "pgbackrest verify of repo$repo failed or took over $VERIFY_TIMEOUT s (above)"
             return 1
         fi
         if grep -qE 'status: error|invalid checksum|(checksum|size) invalid: [1-9]|other: [1-9]|missing' <<<"$out"; then
@@ -533,7 +543,7 @@ cmd_scheduler() {
         local info missing=0 repo
         info=$(pgbr --output=json info 2>/dev/null) || info='[]'
         for repo in "${REPOS[@]}"; do
-            [[ $(jq --argjson r "$repo" '[.[0].backup[]? | select(.database.["repo-key"] == $r)] | length' <<<"$info" 2>/dev/null || echo 0) != 0 ]] || missing=1
+            [[ $(jq --argjson r "$repo" '[.[0].backup[]? | select(.database["repo-key"] == $r)] | length' <<<"$info" 2>/dev/null || echo 0) != 0 ]] || missing=1
         done
         if ((missing)); then
             log "a repository has no backup yet: taking a full backup now"

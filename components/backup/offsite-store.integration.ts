@@ -22,12 +22,13 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { allowedSkip, missingError } from "../../tests/skip";
-import { allCommandLines, type Cluster, psql, removeDir, repoRoot, type RunResult, scratchDir, superuserPassword } from "../migration/pg-migrate.harness";
+import { allCommandLines, type Cluster, removeDir, repoRoot, type RunResult, scratchDir, startCluster } from "../migration/pg-migrate.harness";
 
 const s3Script = join(repoRoot, "tools", "local-vps", "s3.sh");
-const clusterScript = join(repoRoot, "components", "migration", "pg-cluster.sh");
 /** Runs "$@" with FILE ($0) mounted over /etc/hosts, in a mount namespace of its own. */
 const withHostsFile = 'mount --bind "$0" /etc/hosts && exec "$@"';
+/** A command prefix: run in a private mount namespace where HOSTS_FILE is /etc/hosts. */
+const inNamespace = (hostsFile: string) => ["unshare", "--mount", "bash", "-c", withHostsFile, hostsFile];
 const stanza = "offsite";
 const rowsBeforeBackup = 20_000;
 const rowsAfterBackup = 5_000;
@@ -73,27 +74,6 @@ function postgresIds(): { uid: number; gid: number } {
     return { uid: id("-u"), gid: id("-g") };
 }
 
-/**
- * A throwaway cluster (pg-cluster.sh) whose server, and so its archive_command, sees
- * HOSTS_FILE as /etc/hosts.
- */
-function startClusterWithHosts(dir: string, hostsFile: string): Cluster {
-    const started = spawnSync("unshare", ["--mount", "bash", "-c", withHostsFile, hostsFile, "bash", clusterScript, "start", dir], {
-        encoding: "utf8",
-        env: { ...process.env, PGCLUSTER_PASSWORD: superuserPassword, PGCLUSTER_FAST: "1" },
-    });
-    if (started.status !== 0) throw new Error(`pg-cluster.sh start failed: ${started.stderr}`);
-    const port = Number(started.stdout.trim());
-    return {
-        dir,
-        port,
-        url: (database) => `postgresql://postgres:${encodeURIComponent(superuserPassword)}@127.0.0.1:${port}/${database}`,
-        psql: (database, sql) => psql(port, database, sql),
-        stop: () => {
-            spawnSync("bash", [clusterScript, "stop", dir], { stdio: "inherit" });
-        },
-    };
-}
 
 describe("pgBackRest's encrypted offsite repository on a real S3-compatible server", { skip: allowedSkip(missingForSuite()), concurrency: false }, () => {
     let root: string;
@@ -191,11 +171,11 @@ describe("pgBackRest's encrypted offsite repository on a real S3-compatible serv
         writeConfig(byAddressConfig, { ...common, "repo1-storage-ca-file": caFile, "repo1-storage-host": server.S3_ADDRESS });
 
         // A cluster that archives its WAL into the repository, as the VPS's will.
-        source = startClusterWithHosts(join(root, "source"), hostsFile);
+        source = startCluster(join(root, "source"), inNamespace(hostsFile));
         source.psql("postgres", "ALTER SYSTEM SET archive_mode = 'on'");
         source.psql("postgres", `ALTER SYSTEM SET archive_command = 'pgbackrest --config=${config} --stanza=${stanza} archive-push %p'`);
         source.stop();
-        source = startClusterWithHosts(join(root, "source"), hostsFile);
+        source = startCluster(join(root, "source"), inNamespace(hostsFile));
         source.psql("postgres", "CREATE TABLE backup_probe (id bigint PRIMARY KEY, payload text NOT NULL)");
         source.psql("postgres", `INSERT INTO backup_probe SELECT i, md5(i::text) FROM generate_series(1, ${rowsBeforeBackup}) i`);
     });
@@ -291,7 +271,7 @@ describe("pgBackRest's encrypted offsite repository on a real S3-compatible serv
         chownSync(join(restoreDir, "data"), uid, gid);
         // Archiving off on the copy: it must not push its own WAL into the source's repository.
         mustSucceed(await pgbackrest(config, `--pg1-path=${join(restoreDir, "data")}`, "--archive-mode=off", "restore"), "restore");
-        restored = startClusterWithHosts(restoreDir, hostsFile);
+        restored = startCluster(restoreDir, inNamespace(hostsFile));
         // Recovery replays the archived WAL (fetched by restore_command from the repository), then promotes.
         const deadline = Date.now() + 30_000;
         while (restored.psql("postgres", "SELECT pg_is_in_recovery()") === "t" && Date.now() < deadline) {

@@ -30,8 +30,13 @@ export function scratchDir(prefix: string): string {
     return dir;
 }
 
-export function startCluster(dir: string): Cluster {
-    const started = spawnSync("bash", [clusterScript, "start", dir], {
+/**
+ * Starts a throw-away cluster in `dir`. `launcher` is prepended to the start command, e.g.
+ * a private mount namespace with its own /etc/hosts for the server and its archive_command.
+ */
+export function startCluster(dir: string, launcher: string[] = []): Cluster {
+    const [command, ...args] = [...launcher, "bash", clusterScript, "start", dir];
+    const started = spawnSync(command, args, {
         encoding: "utf8",
         env: { ...process.env, PGCLUSTER_PASSWORD: superuserPassword, PGCLUSTER_FAST: "1" },
     });

@@ -175,12 +175,14 @@ describe("backups of the local stack, end to end", { concurrency: false }, () =>
     });
 
     it("5. a drill fails the same way when the offsite store cannot be reached", { skip: SKIP }, () => {
+        // No backup job may be running (the scheduler's catch-up): the drill would wait for it.
+        for (let i = 0; i < 120 && run("docker", ["exec", BACKUP, "flock", "-n", "/tmp/byte-runner-backup.lock", "true"]).status !== 0; i++) run("sleep", ["2"]);
         const stop = run("bash", ["tools/local-vps/s3.sh", "stop"]);
         assert.equal(stop.status, 0, explain(stop));
         try {
             const r = operator(["drill"]);
             assert.notEqual(r.status, 0, "the drill passed without its offsite repository");
-            assert.match(r.stderr, /restore drill FAILED: pgbackrest verify of repo2 failed|restore drill FAILED: .*repo2/);
+            assert.match(r.stderr, /restore drill FAILED: repo2 cannot be reached or read/);
             assert.equal(metric("restore_drill.prom", "byte_runner_restore_drill_last_status"), 0);
         } finally {
             const start = run("bash", ["tools/local-vps/s3.sh", "start"]);
