@@ -389,6 +389,10 @@ export const KEYS = {
     backupOffsiteSecretAccessKey: optionalSecretKey(text((v) => (/^\S{8,256}$/.test(v) ? undefined : "expected a secret access key of 8 to 256 non-space characters")), {
         description: "Secret access key of the offsite store. Required with backupOffsiteEndpoint.",
     }),
+    backupPassphrase: optionalSecretKey(text(pattern(/^[A-Za-z0-9]{32,}$/, "32 or more letters and digits")), {
+        description:
+            "The repositories' encryption passphrase, when it must be a kept one (a stack made anew over existing backups: disaster recovery, or up after destroy). Unset: generated once and kept in the state (stack output backupPassphrase).",
+    }),
     backupAllowNoOffsite: key(flag(), {
         default: false,
         description: "Prod only: allow backups without an offsite repository (they die with the VPS). Loud in every preview.",
@@ -769,6 +773,7 @@ function assemble<S>(stack: string, v: ConfigValues, secret: (value: string) => 
                           secretAccessKey: secret(v.backupOffsiteSecretAccessKey),
                       },
             allowNoOffsite: v.backupAllowNoOffsite,
+            passphrase: optionalSecret(v.backupPassphrase),
             limits: limits("backup"),
         },
         firewall: { enabled: v.firewallEnabled, adminCidrs: v.firewallAdminCidrs, cloudflareOnly: v.firewallCloudflareOnly },

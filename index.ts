@@ -144,7 +144,10 @@ const frontend = new AppService(
 );
 
 // The stanza and the scheduler need the running database; a restore stops these services.
-backup.schedule(postgres, [backend.container, supertokens.container, pooler.container]);
+backup.schedule(
+    postgres,
+    [backend, supertokens, pooler].map((service) => ({ name: service.containerName, container: service.container })),
+);
 
 // 6. Migration day: Supabase -> this Postgres (dump -> restore -> verify), once per migrationRunId,
 //    with the backend stopped from restore to verify; with migrationAuthSourceDatabaseUrl the

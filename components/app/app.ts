@@ -30,19 +30,22 @@ export function httpHealthcheck(port: number, path: string): string[] {
 /** An application container (backend or frontend), from a registry image or a build context. */
 export class AppService extends pulumi.ComponentResource {
     public readonly container: docker.Container;
+    /** The container's name on the host, known before it exists. */
+    public readonly containerName: string;
     /** `host:port` other containers and the proxy use. */
     public readonly upstream: string;
     public readonly clearEnv: Record<string, pulumi.Input<string>>;
 
     constructor(name: string, args: AppServiceArgs, opts?: pulumi.ComponentResourceOptions) {
         super("byte-runner:app:AppService", name, {}, opts);
+        this.containerName = `${args.namePrefix}-${args.serviceName}`;
         this.upstream = `${args.serviceName}:${args.port}`;
         this.clearEnv = { ...args.clearEnv, PORT: String(args.port) };
         const networks: NetworkAttachment[] = args.networks.map((n) => ({ name: n, aliases: [args.serviceName] }));
         this.container = serviceContainer(
             name,
             {
-                containerName: `${args.namePrefix}-${args.serviceName}`,
+                containerName: this.containerName,
                 image: serviceImage(`${name}-image`, args.source, `${args.namePrefix}-${args.serviceName}`, childOf(this, opts)),
                 networks,
                 clearEnv: this.clearEnv,

@@ -49,6 +49,8 @@ export interface BackupArgs extends VpsTarget {
     offsite?: OffsiteArgs;
     limits: Limits;
     logRotation: LogRotation;
+    /** The repositories' passphrase from config (backupPassphrase); absent: generated. */
+    passphrase?: pulumi.Input<string>;
     /** Names fixed by the Postgres component, known before it exists. */
     postgres: { containerName: string; volumeName: string };
     /** The databases the restore drill compares. */
@@ -71,7 +73,7 @@ export class Backup extends pulumi.ComponentResource {
     public readonly repoVolume: docker.Volume;
     public readonly socketVolume: docker.Volume;
     /** The repositories' encryption passphrase (secret): losing it loses every backup. */
-    public readonly passphrase: pulumi.Output<string>;
+    public readonly passphrase: pulumi.Input<string>;
     public readonly script: ShippedScript;
     /** Set by schedule(). */
     public configure?: command.remote.Command;
@@ -117,7 +119,8 @@ export class Backup extends pulumi.ComponentResource {
             { ...child(), retainOnDelete: true },
         );
         this.socketVolume = new docker.Volume(`${name}-socket`, { name: `${args.namePrefix}-pgsocket` }, child());
-        this.passphrase = new random.RandomPassword(`${name}-passphrase`, { length: 64, special: false }, child()).result;
+        // A kept passphrase (backupPassphrase) reads the repositories of an earlier stack; otherwise a new one.
+        this.passphrase = args.passphrase ?? new random.RandomPassword(`${name}-passphrase`, { length: 64, special: false }, child()).result;
 
         this.script = new ShippedScript(`${name}-upload-backup.sh`, BACKUP_SCRIPT, args, child());
         const pgMigrate = new ShippedScript(`${name}-upload-pg-migrate`, PG_MIGRATE_SCRIPT, args, child());
@@ -188,13 +191,12 @@ export class Backup extends pulumi.ComponentResource {
      * What needs the running database: the stanza (created, then checked: WAL must reach
      * every repository) and the scheduler container (cron: backups, drills).
      */
-    public schedule(postgres: { container: docker.Container; volume: docker.Volume }, services: docker.Container[]): void {
+    public schedule(postgres: { container: docker.Container; volume: docker.Volume }, services: { name: string; container: docker.Container }[]): void {
         const args = this.args;
         const child = (extra: pulumi.Resource[] = []) => childOf(this, this.opts, extra);
         // The stored settings name the services a restore stops; the secrets go only to pgbackrest.conf (0600).
-        const settings = pulumi
-            .all([this.storedSettings, ...services.map((s) => s.name)])
-            .apply(([text, ...names]) => text.replace(/^SERVICES=.*$/m, `SERVICES=${names.join(" ")}`));
+        // Names known before the containers exist: a replaced service is no change here.
+        const settings = this.storedSettings.apply((text) => text.replace(/^SERVICES=.*$/m, `SERVICES=${services.map((s) => s.name).join(" ")}`));
         this.configure = new command.remote.Command(
             `${this.name}-configure`,
             {
@@ -206,7 +208,7 @@ export class Backup extends pulumi.ComponentResource {
                         .apply(([text, pass, key, keySecret]) => text + settingsText({ CIPHER_PASS: pass, OFFSITE_KEY: key, OFFSITE_KEY_SECRET: keySecret })),
                 ),
             },
-            child([this.script.upload, this.pgMigrate.upload]),
+            child([this.script.upload, this.pgMigrate.upload, ...services.map((s) => s.container)]),
         );
         this.stanza = new command.remote.Command(
             `${this.name}-stanza`,

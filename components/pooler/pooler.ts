@@ -33,6 +33,8 @@ const STATS_USER = "pgbouncer_stats";
  */
 export class Pooler extends pulumi.ComponentResource {
     public readonly container: docker.Container;
+    /** The container's name on the host, known before it exists. */
+    public readonly containerName: string;
     /** DATABASE_URL of the app, through the pooler (secret). */
     public readonly databaseUrl: pulumi.Output<string>;
     /** URL of the `pgbouncer` admin database for SHOW POOLS / SHOW STATS (secret). */
@@ -41,6 +43,7 @@ export class Pooler extends pulumi.ComponentResource {
 
     constructor(name: string, args: PoolerArgs, opts?: pulumi.ComponentResourceOptions) {
         super("byte-runner:pooler:Pooler", name, {}, opts);
+        this.containerName = `${args.namePrefix}-pgbouncer`;
         const statsPassword = new random.RandomPassword(`${name}-stats-password`, { length: 32, special: false }, childOf(this, opts)).result;
         this.ini = pgbouncerIni({
             databases: [{ name: args.database, host: args.serverHost, port: args.serverPort, dbname: args.database }],
@@ -54,7 +57,7 @@ export class Pooler extends pulumi.ComponentResource {
         this.container = serviceContainer(
             name,
             {
-                containerName: `${args.namePrefix}-pgbouncer`,
+                containerName: this.containerName,
                 image: serviceImage(`${name}-image`, args.image, "", childOf(this, opts)),
                 networks: [{ name: args.internalNetwork, aliases: [POOLER_HOST] }],
                 command: ["pgbouncer", "/etc/pgbouncer/pgbouncer.ini"],

@@ -29,6 +29,8 @@ export const SUPERTOKENS_PORT = 3567;
  */
 export class SuperTokens extends pulumi.ComponentResource {
     public readonly container: docker.Container;
+    /** The container's name on the host, known before it exists. */
+    public readonly containerName: string;
     /** The core's API key (secret): 64 hex characters. */
     public readonly apiKey: pulumi.Output<string>;
     /** URL the backend uses to reach the core. */
@@ -36,6 +38,7 @@ export class SuperTokens extends pulumi.ComponentResource {
 
     constructor(name: string, args: SuperTokensArgs, opts?: pulumi.ComponentResourceOptions) {
         super("byte-runner:supertokens:SuperTokens", name, {}, opts);
+        this.containerName = `${args.namePrefix}-supertokens`;
         this.apiKey = pulumi.secret(new random.RandomBytes(`${name}-api-key`, { length: 32 }, childOf(this, opts)).hex);
         const databaseUrl = pulumi.output(args.databaseUrl).apply((url) => {
             // The core refuses postgres:// at start-up; catch it here, before anything runs.
@@ -46,7 +49,7 @@ export class SuperTokens extends pulumi.ComponentResource {
         this.container = serviceContainer(
             name,
             {
-                containerName: `${args.namePrefix}-supertokens`,
+                containerName: this.containerName,
                 image: serviceImage(`${name}-image`, args.image, "", childOf(this, opts)),
                 networks: [{ name: args.internalNetwork, aliases: [SUPERTOKENS_HOST] }],
                 clearEnv: {

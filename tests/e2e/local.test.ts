@@ -202,6 +202,12 @@ describe("the local stack, end to end", { concurrency: false }, () => {
     it("7. pulumi destroy removes containers and networks and keeps the data; a new up finds it", { skip: SKIP }, () => {
         const marker = `e2e-${Date.now()}`;
         psql(`create table if not exists e2e_marker(v text); insert into e2e_marker values ('${marker}')`);
+        // The backups outlive the stack too; the stack made anew reads them with the kept passphrase (runbook).
+        const outputs = pulumi(["stack", "output", ...STACK, "--show-secrets", "--json"]);
+        assert.equal(outputs.status, 0, explain(outputs));
+        const passphrase = (JSON.parse(outputs.stdout) as Record<string, string>).backupPassphrase;
+        const kept = pulumi(["config", "set", "--secret", "backupPassphrase", ...STACK.slice(0, 2)], { input: passphrase });
+        assert.equal(kept.status, 0, explain(kept));
         const r = pulumi(["destroy", ...STACK, "--yes", "--skip-preview"]);
         assert.equal(r.status, 0, explain(r));
         assert.equal(docker(["ps", "-a", "--filter", "label=org.byte-runner.managed-by", "--format", "{{.Names}}"]), "");
