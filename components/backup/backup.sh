@@ -157,14 +157,26 @@ in_container() { [[ -f $SCHEDULER_MARK ]]; }
 require_host() { ! in_container || die "'$mode' runs on the host (ssh to the VPS), not inside a container"; }
 require_container() { in_container || die "'$mode' runs inside the scheduler container; on the host use: ${settings[PREFIX]}-backup ..."; }
 
-# pgbackrest as the postgres user, with this stack's config file.
-pgbr() {
+# pgbackrest as the postgres user, with this stack's config file; pgbr_within gives up
+# after SECONDS (0: never).
+pgbr_within() {
+    local limit=$1
+    shift
     if [[ $(id -u) == 0 ]]; then
-        runuser -u postgres -- pgbackrest --config="$CONF" --stanza="$STANZA" "$@"
+        timeout "$limit" runuser -u postgres -- pgbackrest --config="$CONF" --stanza="$STANZA" "$@"
     else
-        pgbackrest --config="$CONF" --stanza="$STANZA" "$@"
+        timeout "$limit" pgbackrest --config="$CONF" --stanza="$STANZA" "$@"
     fi
 }
+pgbr() { pgbr_within 0 "$@"; }
+
+# From the host, in the live Postgres container: pgbackrest as postgres, and a psql query
+# as the superuser over the socket (trusted locally, as in the official image).
+postgres_pgbr() { docker exec -u postgres "${settings[POSTGRES_CONTAINER]}" pgbackrest --config="$CONF" --stanza="$STANZA" "$@"; }
+postgres_sql() { docker exec "${settings[POSTGRES_CONTAINER]}" psql -X -At -h "$SOCKET_DIR" -U postgres -d "$1" -c "$2"; }
+
+# The schemas of a database that are its own (not the catalog's), as an SQL condition on nspname.
+readonly OWN_SCHEMAS="nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'"
 
 # psql as the superuser over the live server's socket (trusted locally, as in the official image).
 live_psql() {
@@ -194,7 +206,7 @@ metric_file() { # metric_file NAME < lines: atomically, for node_exporter's text
 wait_live_ready() { # the live server answers and is out of recovery
     local container=${settings[POSTGRES_CONTAINER]} i
     for i in $(seq 1 300); do
-        if [[ $(docker exec "$container" psql -X -At -h "$SOCKET_DIR" -U postgres -d postgres -c 'SELECT pg_is_in_recovery()' 2>/dev/null) == f ]]; then
+        if [[ $(postgres_sql postgres 'SELECT pg_is_in_recovery()' 2>/dev/null) == f ]]; then
             return 0
         fi
         ((i % 15 != 0)) || log "waiting for Postgres in $container to accept connections and finish recovery (${i} s)"
@@ -280,10 +292,9 @@ cmd_configure() {
 
 # True when the live cluster holds no table of its own in any database (a new volume).
 live_is_empty() {
-    local container=${settings[POSTGRES_CONTAINER]} db count
+    local db count
     for db in ${settings[DATABASES]}; do
-        count=$(docker exec "$container" psql -X -At -h "$SOCKET_DIR" -U postgres -d "$db" \
-            -c "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r','p') AND n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'" 2>/dev/null) || count=0
+        count=$(postgres_sql "$db" "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r','p') AND $OWN_SCHEMAS" 2>/dev/null) || count=0
         [[ $count == 0 ]] || return 1
     done
 }
@@ -291,12 +302,12 @@ live_is_empty() {
 cmd_stanza() {
     require_host
     wait_live_ready
-    local container=${settings[POSTGRES_CONTAINER]} system_id info foreign
+    local system_id info foreign
     # A new, empty cluster facing the backups of another one is a new host after a disaster:
     # stanza-create would fail on those repositories after writing this cluster into the
     # others, and the restore that comes next would then not match. Change nothing, say how.
-    system_id=$(docker exec "$container" psql -X -At -h "$SOCKET_DIR" -U postgres -d postgres -c 'SELECT system_identifier FROM pg_control_system()')
-    info=$(docker exec -u postgres "$container" pgbackrest --config="$CONF" --stanza="$STANZA" --output=json info 2>/dev/null) || info='[]'
+    system_id=$(postgres_sql postgres 'SELECT system_identifier FROM pg_control_system()')
+    info=$(postgres_pgbr --output=json info 2>/dev/null) || info='[]'
     # System ids are 64-bit: read as text (jq would round them to a double).
     foreign=$(grep -oE '"repo-key":[0-9]+,"system-id":[0-9]+' <<<"$info" | awk -F'[:,]' -v id="$system_id" '($4 "") != (id "") { print "repo" $2 }' | sort -u | paste -sd' ') || foreign=""
     if [[ -n $foreign ]]; then
@@ -308,9 +319,9 @@ cmd_stanza() {
         die "$foreign hold the backups of another cluster (system id differs from this one's, $system_id), and this cluster has data: refusing to mix them. Check backupOffsiteBucket and the stack; see INFRASTRUCTURE.md, Backups"
     fi
     log "stanza-create in repositories ${REPOS[*]} (idempotent)"
-    docker exec -u postgres "$container" pgbackrest --config="$CONF" --stanza="$STANZA" stanza-create >&2 || die "stanza-create failed (above)"
+    postgres_pgbr stanza-create >&2 || die "stanza-create failed (above)"
     log "check: a WAL switch must reach every repository"
-    docker exec -u postgres "$container" pgbackrest --config="$CONF" --stanza="$STANZA" check >&2 ||
+    postgres_pgbr check >&2 ||
         die "pgbackrest check failed: WAL does not reach every repository (above); the database runs, but nothing is archived until this is fixed"
     log "stanza ready; WAL reaches repositories ${REPOS[*]}"
 }
@@ -324,7 +335,7 @@ job_backup() {
     for repo in "${REPOS[@]}"; do
         start=$(date +%s)
         log "$type backup into repo$repo starting"
-        if timeout "$BACKUP_TIMEOUT" runuser -u postgres -- pgbackrest --config="$CONF" --stanza="$STANZA" --repo="$repo" --type="$type" backup; then status=1; else
+        if pgbr_within "$BACKUP_TIMEOUT" --repo="$repo" --type="$type" backup; then status=1; else
             status=0
             failed=1
         fi
@@ -432,7 +443,7 @@ drill_steps() {
             drill_failed "repo$repo cannot be reached or read (pgbackrest repo-ls failed or took over $REACH_TIMEOUT s)"
             return 1
         fi
-        if ! out=$(timeout "$VERIFY_TIMEOUT" runuser -u postgres -- pgbackrest --config="$CONF" --stanza="$STANZA" --repo="$repo" --log-level-console=info verify 2>&1); then
+        if ! out=$(pgbr_within "$VERIFY_TIMEOUT" --repo="$repo" --log-level-console=info verify 2>&1); then
             printf '%s\n' "$out" >&2
             drill_failed "pgbackrest verify of repo$repo failed or took over $VERIFY_TIMEOUT s (above)"
             return 1
@@ -465,7 +476,7 @@ drill_steps() {
 # DRILL_REPO to POINT into a throw-away server (left running for pg_amcheck), compare.
 drill_database() {
     local db=$1 point=$2 work=$3 schemas
-    schemas=$(live_psql "$db" -c "SELECT coalesce(string_agg(nspname, ',' ORDER BY nspname), 'public') FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'")
+    schemas=$(live_psql "$db" -c "SELECT coalesce(string_agg(nspname, ',' ORDER BY nspname), 'public') FROM pg_namespace WHERE $OWN_SCHEMAS")
     if ! fingerprint "$work/live.$db" SOURCE_DATABASE_URL="postgresql://postgres@$(socket_host "$SOCKET_DIR")/$db" SCHEMAS="$schemas" RESTORE_POINT="$point"; then
         cat "$work/live.$db.err" >&2
         drill_failed "the fingerprint of the live $db at a restore point failed (above)"
@@ -577,8 +588,7 @@ recoverable_window() {
     info=$(oneoff pgbackrest --config="$CONF" --stanza="$STANZA" --repo="$repo" --output=json info) || die "cannot read repo$repo (above)"
     start=$(jq -r '[.[0].backup[]?.timestamp.stop] | min // empty' <<<"$info")
     [[ -n $start ]] || die "repo$repo has no backup: nothing to restore from"
-    end=$(docker exec "${settings[POSTGRES_CONTAINER]}" psql -X -At -h "$SOCKET_DIR" -U postgres -d postgres \
-        -c "SELECT coalesce(extract(epoch FROM last_archived_time)::bigint, 0) FROM pg_stat_archiver" 2>/dev/null || echo "")
+    end=$(postgres_sql postgres "SELECT coalesce(extract(epoch FROM last_archived_time)::bigint, 0) FROM pg_stat_archiver" 2>/dev/null || echo "")
     [[ -n $end && $end != 0 ]] || end=$(date +%s)
     echo "$start $end"
 }
@@ -631,7 +641,7 @@ cmd_restore() {
     fi
     # The WAL of the last seconds is still in the server's current segment: switch and
     # archive it first, so the window reaches up to now.
-    if docker exec -u postgres "${settings[POSTGRES_CONTAINER]}" pgbackrest --config="$CONF" --stanza="$STANZA" check >/dev/null 2>&1; then
+    if postgres_pgbr check >/dev/null 2>&1; then
         log "archived the server's current WAL segment: the window reaches up to now"
     else
         log "could not archive the current WAL segment (Postgres down, or a repository unreachable): the window ends at the last archived WAL"

@@ -83,7 +83,8 @@ export class Backup extends pulumi.ComponentResource {
     public stanza?: command.remote.Command;
     public scheduler?: docker.Container;
     private readonly args: BackupArgs;
-    private readonly storedSettings: pulumi.Output<string>;
+    /** The settings backup.sh keeps on the host, but the network and services, which schedule() adds. */
+    private readonly stored: Record<string, string | number>;
     private readonly pgMigrate: ShippedScript;
     private readonly opts?: pulumi.ComponentResourceOptions;
     private readonly name: string;
@@ -125,7 +126,7 @@ export class Backup extends pulumi.ComponentResource {
         this.script = new ShippedScript(`${name}-upload-backup.sh`, BACKUP_SCRIPT, args, child());
         const pgMigrate = new ShippedScript(`${name}-upload-pg-migrate`, PG_MIGRATE_SCRIPT, args, child());
         const offsite = args.offsite;
-        const stored = {
+        this.stored = {
             PREFIX: args.namePrefix,
             CONF_DIR: this.dirs.conf,
             METRICS_DIR: this.dirs.metrics,
@@ -135,8 +136,6 @@ export class Backup extends pulumi.ComponentResource {
             PGDATA_VOLUME: args.postgres.volumeName,
             REPO_VOLUME: `${args.namePrefix}-pgbackrest`,
             SOCKET_VOLUME: `${args.namePrefix}-pgsocket`,
-            NETWORK: "", // filled below (an Output)
-            SERVICES: "", // filled by schedule(): the containers that use the database
             DATABASES: args.databases.join(" "),
             PG_MIGRATE: pgMigrate.path,
             FULL_SCHEDULE: args.schedules.full,
@@ -152,7 +151,6 @@ export class Backup extends pulumi.ComponentResource {
             OFFSITE_CA_BASE64: offsite?.caCert ? Buffer.from(offsite.caCert).toString("base64") : "",
             OFFSITE_RETENTION_FULL: offsite?.retentionFull ?? 1,
         };
-        this.storedSettings = pulumi.output(args.egressNetwork).apply((network) => settingsText({ ...stored, NETWORK: network }));
         this.pgMigrate = pgMigrate;
         this.registerOutputs({ image: this.image, repoVolume: this.repoVolume.name });
     }
@@ -194,9 +192,11 @@ export class Backup extends pulumi.ComponentResource {
     public schedule(postgres: { container: docker.Container; volume: docker.Volume }, services: { name: string; container: docker.Container }[]): void {
         const args = this.args;
         const child = (extra: pulumi.Resource[] = []) => childOf(this, this.opts, extra);
-        // The stored settings name the services a restore stops; the secrets go only to pgbackrest.conf (0600).
-        // Names known before the containers exist: a replaced service is no change here.
-        const settings = this.storedSettings.apply((text) => text.replace(/^SERVICES=.*$/m, `SERVICES=${services.map((s) => s.name).join(" ")}`));
+        // The stored settings name the services a restore stops, by names known before the
+        // containers exist (a replaced service is no change here); the secrets go only to
+        // pgbackrest.conf (0600).
+        const servicesSetting = services.map((s) => s.name).join(" ");
+        const settings = pulumi.output(args.egressNetwork).apply((network) => settingsText({ ...this.stored, NETWORK: network, SERVICES: servicesSetting }));
         this.configure = new command.remote.Command(
             `${this.name}-configure`,
             {
