@@ -1,42 +1,295 @@
-// The generated Caddyfile is accepted by a real Caddy (`caddy adapt --validate` would
-// also try to load certificates, so adapt is used: it parses every directive).
+// The generated Caddyfile against a real Caddy of the version the production image pins
+// (proxyImage): `caddy adapt` parses every directive in each TLS mode, `caddy validate`
+// provisions the internal-CA config, and a Caddy run on free loopback ports serves a site,
+// writes its JSON access log on stdout (tokens removed) and per-host request metrics on
+// the plain-HTTP metrics site.
+// Which Caddy: BYTE_RUNNER_CADDY (the path of a binary named caddy), else the one
+// tools/local-vps/caddy-build.sh built (its --path), else `caddy` on PATH; its version
+// must be the image's major.minor (Debian's caddy 2.6 lacks the `metrics` global option).
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as http from "node:http";
+import * as https from "node:https";
+import type { AddressInfo } from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { describe, it } from "node:test";
-import { caddyfile } from "./caddyfile";
+import { after, before, describe, it } from "node:test";
+import { KEYS } from "../../config";
+import { allowedSkip, missingError } from "../../tests/skip";
+import { CADDY_METRICS_PORT, caddyfile, CaddyfileArgs } from "./caddyfile";
 
-const sample = caddyfile({
-    routes: [
-        { host: "staging.byte-runner.app", upstream: "frontend:3000" },
-        { host: "api.staging.byte-runner.app", upstream: "backend:4000" },
-    ],
-    tlsMode: "internal",
-    hstsMaxAgeSeconds: 31536000,
-});
+const REPO = path.resolve(__dirname, "..", "..");
 
-describe("Caddyfile", () => {
-    it("is valid for a real Caddy, with one site per host", () => {
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "caddyfile-"));
-        try {
+/** The PATH that finds the Caddy to test first, or what is missing. */
+function findCaddy(): { env: NodeJS.ProcessEnv; missing?: string } {
+    const wanted = /^caddy:(\d+\.\d+)\./.exec(String(KEYS.proxyImage.default))?.[1];
+    if (!wanted) return { env: process.env, missing: `proxyImage's default ${KEYS.proxyImage.default} names no Caddy version this test can check` };
+    let binary = process.env.BYTE_RUNNER_CADDY;
+    const how = binary ? "BYTE_RUNNER_CADDY" : "tools/local-vps/caddy-build.sh --path";
+    if (!binary) {
+        const built = spawnSync("bash", [path.join(REPO, "tools", "local-vps", "caddy-build.sh"), "--path"], { encoding: "utf8" });
+        if (built.status === 0) binary = built.stdout.trim();
+    }
+    if (binary && path.basename(binary) !== "caddy") return { env: process.env, missing: `${how} names ${binary}, which must be a file named caddy` };
+    if (binary && !isExecutable(binary)) return { env: process.env, missing: `${how} names ${binary}, which is not an executable file` };
+    const env = binary ? { ...process.env, PATH: `${path.dirname(binary)}:${process.env.PATH ?? ""}` } : process.env;
+    const version = spawnSync("caddy", ["version"], { encoding: "utf8", env });
+    const source = binary ? `${binary} (${how})` : "caddy on PATH";
+    if (version.error) return { env, missing: `no Caddy ${wanted}: ${source} cannot run (${version.error.message}); build it with bash tools/local-vps/caddy-build.sh` };
+    if (!version.stdout.startsWith(`v${wanted}.`)) {
+        return { env, missing: `${source} is ${version.stdout.trim().split(" ")[0]}, not Caddy ${wanted} as the image ${KEYS.proxyImage.default}; build it with bash tools/local-vps/caddy-build.sh or set BYTE_RUNNER_CADDY` };
+    }
+    return { env };
+}
+
+function isExecutable(file: string): boolean {
+    try {
+        fs.accessSync(file, fs.constants.X_OK);
+        return fs.statSync(file).isFile();
+    } catch {
+        return false;
+    }
+}
+
+const caddy = findCaddy();
+
+const routes = [
+    { host: "staging.byte-runner.app", upstream: "frontend:3000" },
+    { host: "api.staging.byte-runner.app", upstream: "backend:4000" },
+];
+const redirects = [{ from: "www.staging.byte-runner.app", to: "staging.byte-runner.app" }];
+const sample = caddyfile({ routes, redirects, tlsMode: "internal", hstsMaxAgeSeconds: 31536000 });
+
+interface Adapted {
+    logging: { logs: Record<string, { writer?: { output: string }; encoder?: { format: string; wrap?: { format: string }; fields?: Record<string, unknown> }; include?: string[] }> };
+    apps: {
+        http: {
+            metrics?: { per_host?: boolean };
+            servers: Record<string, { listen: string[]; routes: { match?: { host?: string[]; path?: string[] }[]; handle: unknown[] }[]; logs?: { logger_names: Record<string, string[]> } }>;
+        };
+        tls?: unknown;
+    };
+}
+
+function withTempDir<T>(prefix: string, body: (dir: string) => T): T {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+    try {
+        return body(dir);
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
+
+/** `caddy adapt` (parses every directive, provisions nothing) of the Caddyfile as JSON. */
+function adapt(text: string): Adapted {
+    return withTempDir("caddyfile-", (dir) => {
+        const file = path.join(dir, "Caddyfile");
+        fs.writeFileSync(file, text);
+        const result = spawnSync("caddy", ["adapt", "--config", file, "--adapter", "caddyfile"], { encoding: "utf8", env: caddy.env });
+        assert.equal(result.status, 0, result.stderr);
+        // A Caddyfile that parses but is not laid out as `caddy fmt` would is reported, not refused.
+        assert.doesNotMatch(result.stderr, /not formatted/, "the generated Caddyfile is not as caddy fmt lays it out");
+        return JSON.parse(result.stdout) as Adapted;
+    });
+}
+
+/** Hosts of the site routes of the HTTPS server. */
+function siteHosts(json: Adapted): string[] {
+    const server = Object.values(json.apps.http.servers).find((s) => s.listen.includes(":443"));
+    assert.ok(server, `no server on :443 among ${JSON.stringify(Object.values(json.apps.http.servers).map((s) => s.listen))}`);
+    return server.routes.flatMap((r) => r.match?.[0]?.host ?? []).sort();
+}
+
+function freePort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const server = http.createServer();
+        server.on("error", reject);
+        server.listen(0, "127.0.0.1", () => {
+            const { port } = server.address() as AddressInfo;
+            server.close(() => resolve(port));
+        });
+    });
+}
+
+describe("Caddyfile", { skip: allowedSkip(caddy.missing) }, () => {
+    before(() => {
+        if (caddy.missing) throw missingError(caddy.missing);
+    });
+
+    it("is parsed by a real Caddy in each TLS mode, with one site per host", () => {
+        const hosts = [...routes.map((r) => r.host), ...redirects.map((r) => r.from)].sort();
+        for (const tlsMode of ["internal", "origin-ca", "acme"] as const) {
+            const json = adapt(caddyfile({ routes, redirects, tlsMode, hstsMaxAgeSeconds: 31536000, acmeEmail: "ops@byte-runner.app" }));
+            assert.deepEqual(siteHosts(json), hosts, tlsMode);
+        }
+        assert.ok(JSON.stringify(adapt(sample).apps.tls).includes('"internal"'), "tls internal not applied");
+    });
+
+    it("logs every site's requests as JSON on stdout, with tokens filtered out", () => {
+        const json = adapt(sample);
+        const loggers = Object.values(json.apps.http.servers).flatMap((s) => Object.entries(s.logs?.logger_names ?? {}));
+        assert.deepEqual(loggers.map(([host]) => host).sort(), [...routes.map((r) => r.host), ...redirects.map((r) => r.from)].sort());
+        for (const [host, names] of loggers) {
+            for (const name of names) {
+                const log = json.logging.logs[name];
+                assert.equal(log?.writer?.output, "stdout", host);
+                assert.equal(log?.encoder?.wrap?.format, "json", host);
+                assert.ok(log?.encoder?.fields?.["resp_headers>St-Access-Token"], `${host}: SuperTokens' access token is not filtered`);
+            }
+        }
+    });
+
+    it(`serves per-host metrics on plain HTTP port ${CADDY_METRICS_PORT}, /metrics only, without an access log`, () => {
+        const json = adapt(sample);
+        assert.equal(json.apps.http.metrics?.per_host, true);
+        const metricsServers = Object.values(json.apps.http.servers).filter((s) => s.listen.includes(`:${CADDY_METRICS_PORT}`));
+        assert.equal(metricsServers.length, 1);
+        const [server] = metricsServers;
+        assert.equal(server!.logs, undefined, "the metrics site has an access log (a line per scrape)");
+        assert.deepEqual(server!.routes.map((r) => r.match?.[0]?.path ?? ["(any)"]), [["/metrics"], ["(any)"]]);
+        // No certificate is wanted for it: its address names no host.
+        assert.doesNotMatch(JSON.stringify(json.apps.tls ?? {}), new RegExp(`:${CADDY_METRICS_PORT}`));
+    });
+
+    it("is valid for a real Caddy (validate provisions every module; internal CA state in a temporary directory)", () => {
+        withTempDir("caddy-validate-", (dir) => {
             const file = path.join(dir, "Caddyfile");
             fs.writeFileSync(file, sample);
-            const result = spawnSync("caddy", ["adapt", "--config", file, "--adapter", "caddyfile"], { encoding: "utf8" });
-            assert.notEqual(result.error?.message.includes("ENOENT"), true, "caddy is not installed (tools/install-deps.sh installs it)");
+            const env = { ...caddy.env, XDG_DATA_HOME: path.join(dir, "data"), XDG_CONFIG_HOME: path.join(dir, "config") };
+            const result = spawnSync("caddy", ["validate", "--config", file, "--adapter", "caddyfile"], { encoding: "utf8", env });
             assert.equal(result.status, 0, result.stderr);
-            const json = JSON.parse(result.stdout);
-            const routes = json.apps.http.servers.srv0.routes as { match: { host: string[] }[] }[];
-            assert.deepEqual(routes.map((r) => r.match[0].host[0]).sort(), ["api.staging.byte-runner.app", "staging.byte-runner.app"]);
-            assert.ok(JSON.stringify(json.apps.tls).includes('"internal"'), "tls internal not applied");
-        } finally {
-            fs.rmSync(dir, { recursive: true, force: true });
-        }
+            assert.match(result.stdout + result.stderr, /Valid configuration/);
+        });
     });
 
     it("sends HSTS only when asked", () => {
         assert.match(sample, /Strict-Transport-Security "max-age=31536000; includeSubDomains"/);
         assert.doesNotMatch(caddyfile({ routes: [], tlsMode: "internal", hstsMaxAgeSeconds: 0 }), /Strict-Transport-Security/);
+    });
+
+    describe("a real Caddy on loopback", () => {
+        const API = "api.byte-runner.test";
+        const FRONTEND = "byte-runner.test";
+        let dir: string;
+        let upstream: http.Server;
+        let server: ChildProcess | undefined;
+        let stdout = "";
+        let stderr = "";
+        const ports = { http: 0, https: 0, metrics: 0, admin: 0 };
+
+        /**
+         * GET over HTTPS from the site, checked against Caddy's internal CA. The Host header
+         * is the bare name, as browsers send it for port 443: the metrics' host label is it.
+         */
+        function get(host: string, urlPath: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+            const ca = fs.readFileSync(path.join(dir, "data", "caddy", "pki", "authorities", "local", "root.crt"));
+            return new Promise((resolve, reject) => {
+                const request = https.get({ host: "127.0.0.1", port: ports.https, servername: host, path: urlPath, headers: { Host: host, ...headers }, ca }, (response) => {
+                    let body = "";
+                    response.on("data", (chunk) => (body += chunk));
+                    response.on("end", () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body }));
+                });
+                request.on("error", reject);
+            });
+        }
+
+        function getMetricsSite(urlPath: string): Promise<{ status: number; body: string }> {
+            return new Promise((resolve, reject) => {
+                http.get({ host: "127.0.0.1", port: ports.metrics, path: urlPath }, (response) => {
+                    let body = "";
+                    response.on("data", (chunk) => (body += chunk));
+                    response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+                }).on("error", reject);
+            });
+        }
+
+        before(async () => {
+            if (caddy.missing) throw missingError(caddy.missing);
+            dir = fs.mkdtempSync(path.join(os.tmpdir(), "caddy-run-"));
+            // The backend: 200 with a SuperTokens session token in a header, or 503.
+            upstream = http.createServer((request, response) => {
+                if (request.url?.startsWith("/fail")) response.writeHead(503).end("down");
+                else response.writeHead(200, { "St-Access-Token": "secret-access-token-value", "Content-Type": "text/plain" }).end("ok");
+            });
+            await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+            const upstreamAddress = `127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+            for (const key of Object.keys(ports) as (keyof typeof ports)[]) ports[key] = await freePort();
+            const args: CaddyfileArgs = {
+                routes: [
+                    { host: API, upstream: upstreamAddress },
+                    { host: FRONTEND, upstream: upstreamAddress },
+                ],
+                redirects: [{ from: `www.${FRONTEND}`, to: FRONTEND }],
+                tlsMode: "internal",
+                hstsMaxAgeSeconds: 60,
+                ports,
+            };
+            const file = path.join(dir, "Caddyfile");
+            fs.writeFileSync(file, caddyfile(args));
+            server = spawn("caddy", ["run", "--config", file, "--adapter", "caddyfile"], {
+                env: { ...caddy.env, XDG_DATA_HOME: path.join(dir, "data"), XDG_CONFIG_HOME: path.join(dir, "config") },
+            });
+            server.stdout!.on("data", (chunk) => (stdout += chunk));
+            server.stderr!.on("data", (chunk) => (stderr += chunk));
+            // Up once the site answers over TLS with a certificate from its internal CA.
+            for (let attempt = 0; ; attempt++) {
+                try {
+                    if ((await get(API, "/ready")).status === 200) break;
+                } catch (error) {
+                    if (attempt >= 100 || server.exitCode !== null) throw new Error(`Caddy did not serve ${API}: ${String(error)}\n${stderr}`, { cause: error });
+                }
+                await new Promise((resolve) => setTimeout(resolve, 100));
+            }
+        });
+
+        after(async () => {
+            server?.kill();
+            if (server && server.exitCode === null) await new Promise((resolve) => server!.once("exit", resolve));
+            upstream?.close();
+            if (dir) fs.rmSync(dir, { recursive: true, force: true });
+        });
+
+        it("writes one JSON access log line per request on stdout, without tokens", async () => {
+            const response = await get(API, "/login?token=one-time-secret&next=home", { Referer: `https://${FRONTEND}/reset-password?token=reset-secret` });
+            assert.equal(response.status, 200);
+            assert.equal(response.headers["st-access-token"], "secret-access-token-value", "the client still gets its token");
+            let line: { logger: string; status: number; request: { host: string; uri: string; headers: Record<string, string[]> } } | undefined;
+            for (let i = 0; i < 50 && !line; i++) {
+                line = stdout
+                    .split("\n")
+                    .filter((l) => l.includes("/login?"))
+                    .map((l) => JSON.parse(l))[0];
+                if (!line) await new Promise((resolve) => setTimeout(resolve, 100));
+            }
+            assert.ok(line, `no access log line for /login on stdout:\n${stdout}`);
+            assert.match(line.logger, /^http\.log\.access/);
+            assert.equal(line.status, 200);
+            assert.equal(line.request.host, API);
+            assert.equal(line.request.uri, "/login?next=home&token=REDACTED");
+            assert.deepEqual(line.request.headers.Referer, [`https://${FRONTEND}/reset-password?token=REDACTED`]);
+            for (const secret of ["secret-access-token-value", "one-time-secret", "reset-secret"]) {
+                assert.ok(!stdout.includes(secret) && !stderr.includes(secret), `${secret} is in Caddy's log`);
+            }
+            assert.ok(!stderr.includes('"http.log.access'), "access log lines on stderr");
+        });
+
+        it("counts requests per host and status on the metrics site, and serves nothing else there", async () => {
+            assert.equal((await get(API, "/fail")).status, 503);
+            assert.equal((await get(FRONTEND, "/")).status, 200);
+            assert.equal((await get(`www.${FRONTEND}`, "/page")).status, 301);
+            const metrics = await getMetricsSite("/metrics");
+            assert.equal(metrics.status, 200);
+            const series = metrics.body.split("\n").filter((l) => !l.startsWith("#"));
+            const has = (name: string, labels: Record<string, string>) =>
+                series.some((l) => l.startsWith(`${name}{`) && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)));
+            for (const host of [API, FRONTEND, `www.${FRONTEND}`]) {
+                assert.ok(has("caddy_http_requests_total", { host }), `no caddy_http_requests_total for ${host}:\n${series.join("\n")}`);
+            }
+            assert.ok(has("caddy_http_request_duration_seconds_count", { code: "503", host: API }), `no 503 of ${API}:\n${series.join("\n")}`);
+            assert.ok(has("caddy_http_request_duration_seconds_bucket", { code: "200", host: FRONTEND }));
+            assert.equal((await getMetricsSite("/")).status, 404);
+            assert.equal((await getMetricsSite("/config/")).status, 404);
+        });
     });
 });
