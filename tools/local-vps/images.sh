@@ -2,11 +2,12 @@
 # Builds the local stand-in images (no registry is reachable from this machine).
 #   images.sh             build the Debian base and every image under images/
 #   images.sh NAME...     build the base and only the named images (folder names under images/)
+#   images.sh --caddy-binary   build Caddy if needed and print its path (caddy-build.sh; no Docker)
 # The base is `debootstrap --variant=minbase bookworm` from the machine's own apt mirror,
 # imported as byte-runner-local/debian:bookworm; its tarball is cached in
 # ~/.cache/byte-runner-infra/local-vps (BYTE_RUNNER_CACHE), shared by every clone.
 # Every image carries a label with the hash of its build inputs (its folder, the shared
-# files and the base image id) and is skipped when that hash is unchanged.
+# files, the base image id and, for caddy, the binary) and is skipped when that hash is unchanged.
 # Legacy builder only (DOCKER_BUILDKIT=0): no BuildKit syntax in the Dockerfiles.
 set -euo pipefail
 
@@ -24,12 +25,28 @@ HASH_LABEL=byte-runner.local.build-hash
 declare -A IMAGE_REFS=(
     [postgres]=byte-runner-local/postgres:15
     [pgbouncer]=byte-runner-local/pgbouncer:1.18
-    [caddy]=byte-runner-local/caddy:2.6
+    [caddy]=byte-runner-local/caddy:2.10.2
     [backend]=byte-runner-local/backend:1-standin
     [frontend]=byte-runner-local/frontend:1-standin
     ["supertokens-standin"]=byte-runner-local/supertokens-standin:1
+    [prometheus]=byte-runner-local/prometheus:2.42
+    [alertmanager]=byte-runner-local/alertmanager:0.25
+    ["node-exporter"]=byte-runner-local/node-exporter:1.5
+    ["postgres-exporter"]=byte-runner-local/postgres-exporter:0.11
+    ["blackbox-exporter"]=byte-runner-local/blackbox-exporter:0.23
+    [node]=byte-runner-local/node:18-standin
 )
-IMAGE_ORDER=(postgres pgbouncer caddy backend frontend supertokens-standin)
+IMAGE_ORDER=(postgres pgbouncer caddy backend frontend supertokens-standin
+    prometheus alertmanager node-exporter postgres-exporter blackbox-exporter node)
+
+# Images that need a binary built on this machine (the base has no Go, and no registry serves
+# it): folder -> the script beside this one that builds it and prints its path. The binary goes
+# into a temporary build context at <folder>/bin/<its name> and into the image's build hash.
+declare -A IMAGE_BINARIES=([caddy]=caddy-build.sh)
+
+# Tags an image folder had before (with vfs each is a full copy on disk): removed once nothing
+# uses them any more.
+RETIRED_REFS=(byte-runner-local/caddy:2.6)
 
 # The bookworm mirror this machine already uses (deb822 .sources first, then one-line lists);
 # debootstrap's built-in default mirror is not reachable here.
@@ -116,12 +133,16 @@ build_base() {
         "${tarball}" "${BASE_IMAGE}" >/dev/null
 }
 
-# Hash of everything that goes into one image: its folder, the shared folder, the base image.
+# Hash of everything that goes into one image: its folder, the shared folder, the base image
+# and the built binary, if any (inputs_hash NAME [BINARY]).
 inputs_hash() {
-    local name="$1" base_id
+    local name="$1" binary="${2:-}" base_id
     base_id="$(docker image inspect --format '{{.Id}}' "${BASE_IMAGE}")"
     {
         printf 'base %s\n' "${base_id}"
+        if [[ -n "${binary}" ]]; then
+            printf 'binary %s/bin/%s %s\n' "${name}" "$(basename "${binary}")" "$(sha256sum <"${binary}" | cut -d' ' -f1)"
+        fi
         cd "${IMAGES_DIR}"
         find "${name}" "${SHARED_DIR_NAME}" -type f -print0 | sort -z |
             while IFS= read -r -d '' file; do
@@ -130,12 +151,31 @@ inputs_hash() {
     } | sha256sum | cut -d' ' -f1
 }
 
+# A build context made for one build (removed on exit): the image's folder and the shared
+# folder, plus the binary at <folder>/bin/. The binary stays out of images/ (and git).
+STAGED_CONTEXT=""
+remove_staged_context() {
+    [[ -z "${STAGED_CONTEXT}" ]] || rm -rf "${STAGED_CONTEXT}"
+    STAGED_CONTEXT=""
+}
+stage_context() {
+    local name="$1" binary="$2"
+    STAGED_CONTEXT="$(mktemp -d "$(ensure_state_dir images)/context.XXXXXX")"
+    cp -a "${IMAGES_DIR}/${name}" "${IMAGES_DIR}/${SHARED_DIR_NAME}" "${STAGED_CONTEXT}/"
+    mkdir -p "${STAGED_CONTEXT}/${name}/bin"
+    cp "${binary}" "${STAGED_CONTEXT}/${name}/bin/"
+}
+
 build_image() {
-    local name="$1" ref hash logfile started previous_id
+    local name="$1" ref hash logfile started previous_id binary="" context="${IMAGES_DIR}"
     ref="${IMAGE_REFS[${name}]:-}"
     [[ -n "${ref}" ]] || die "unknown image '${name}'; known: ${IMAGE_ORDER[*]}"
     [[ -f "${IMAGES_DIR}/${name}/Dockerfile" ]] || die "missing ${IMAGES_DIR}/${name}/Dockerfile"
-    hash="$(inputs_hash "${name}")"
+    if [[ -n "${IMAGE_BINARIES[${name}]:-}" ]]; then
+        binary="$(bash "${LOCAL_VPS_SCRIPT_DIR}/${IMAGE_BINARIES[${name}]}")" ||
+            die "building the binary of ${ref} failed (${IMAGE_BINARIES[${name}]})"
+    fi
+    hash="$(inputs_hash "${name}" "${binary}")"
     if [[ "$(image_label "${ref}")" == "${hash}" ]]; then
         log "${ref} up to date"
         return 0
@@ -143,6 +183,10 @@ build_image() {
     logfile="$(ensure_state_dir images)/build-${name}.log"
     previous_id="$(docker image inspect --format '{{.Id}}' "${ref}" 2>/dev/null || true)"
     started=${SECONDS}
+    if [[ -n "${binary}" ]]; then
+        stage_context "${name}" "${binary}"
+        context="${STAGED_CONTEXT}"
+    fi
     log "building ${ref} (log: ${logfile})"
     # The hash label is appended as the Dockerfile's last instruction rather than passed with
     # --label: the legacy builder puts --label into every step's cache key, so a new hash
@@ -150,10 +194,11 @@ build_image() {
     if ! {
         cat "${IMAGES_DIR}/${name}/Dockerfile"
         printf '\nLABEL %s=%s\n' "${HASH_LABEL}" "${hash}"
-    } | DOCKER_BUILDKIT=0 docker build --force-rm --file - --tag "${ref}" "${IMAGES_DIR}" >"${logfile}" 2>&1; then
+    } | DOCKER_BUILDKIT=0 docker build --force-rm --file - --tag "${ref}" "${context}" >"${logfile}" 2>&1; then
         tail -n 30 "${logfile}" >&2
         die "building ${ref} failed; see ${logfile}"
     fi
+    remove_staged_context
     log "built ${ref} in $((SECONDS - started)) s"
     # The replaced image is now untagged; with vfs every layer is a full copy, so drop it
     # (docker refuses while a container still uses it, which is fine).
@@ -162,7 +207,24 @@ build_image() {
     fi
 }
 
+# Retired tags go once no container uses them (docker refuses until then; a later run retries).
+remove_retired_images() {
+    local ref
+    for ref in "${RETIRED_REFS[@]}"; do
+        docker image inspect "${ref}" >/dev/null 2>&1 || continue
+        if docker image rm "${ref}" >/dev/null 2>&1; then
+            log "removed the retired image ${ref}"
+        else
+            log "keeping the retired image ${ref} while a container uses it"
+        fi
+    done
+}
+
 main() {
+    if [[ "${1:-}" == --caddy-binary ]]; then
+        exec bash "${LOCAL_VPS_SCRIPT_DIR}/caddy-build.sh"
+    fi
+    trap remove_staged_context EXIT
     require_root
     docker version --format '{{.Server.Version}}' >/dev/null 2>&1 ||
         die "no Docker engine answers; run tools/local-vps/dockerd.sh start first"
@@ -176,6 +238,7 @@ main() {
     for name in "${names[@]}"; do
         build_image "${name}"
     done
+    remove_retired_images
     log "done: ${BASE_IMAGE} $(for name in "${names[@]}"; do printf '%s ' "${IMAGE_REFS[${name}]}"; done)"
 }
 

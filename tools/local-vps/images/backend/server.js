@@ -1,7 +1,8 @@
 'use strict';
 // Stand-in for the NestJS backend: GET /health answers 200 with a value read from Postgres
 // through DATABASE_URL (normally PgBouncer in transaction mode), 503 when the database is
-// unreachable. DATABASE_URL is never logged.
+// unreachable; GET /status/<code> answers with that status (200-599), a fault on demand for
+// the monitoring tests. DATABASE_URL is never logged.
 const { libpqEnvironment, runSql } = require('./pg-query');
 const { reply, serve } = require('./serve');
 
@@ -56,5 +57,12 @@ serve(NAME, PORT, async (request, response) => {
     }
   }
   if (request.method === 'GET' && path === '/') return reply(response, 200, { service: NAME });
+  // A fault on demand for the monitoring tests: GET /status/500 answers 500 (any 200-599).
+  const statusRequest = request.method === 'GET' && /^\/status\/(\d{3})$/.exec(path);
+  if (statusRequest) {
+    const status = Number(statusRequest[1]);
+    if (status >= 200 && status <= 599) return reply(response, status, { status });
+    return reply(response, 400, { status: 'error', error: 'status must be 200-599' });
+  }
   return reply(response, 404, { status: 'not found' });
 });
