@@ -231,6 +231,56 @@ export function cronScheduleProblem(text: string): string | undefined {
     return undefined;
 }
 
+/** The values a valid cron field matches (cronScheduleProblem must have passed). */
+function cronFieldValues(field: string, min: number, max: number): Set<number> {
+    const values = new Set<number>();
+    for (const item of field.split(",")) {
+        const [range, step] = item.split("/");
+        const [from, to] = range === "*" ? [min, max] : range.split("-").map(Number).concat(step !== undefined && !range.includes("-") ? [max] : []);
+        for (let n = from; n <= (to ?? from); n += Number(step ?? 1)) values.add(n);
+    }
+    return values;
+}
+
+/** Whether a valid cron schedule runs at the minute starting at `date` (UTC). */
+function cronMatcher(schedule: string): (date: Date) => boolean {
+    const [minute, hour, dayOfMonth, month, dayOfWeek] = schedule.trim().split(/\s+/);
+    const minutes = cronFieldValues(minute, 0, 59);
+    const hours = cronFieldValues(hour, 0, 23);
+    const days = cronFieldValues(dayOfMonth, 1, 31);
+    const months = cronFieldValues(month, 1, 12);
+    const weekdays = new Set([...cronFieldValues(dayOfWeek, 0, 7)].map((d) => d % 7));
+    // Vixie cron: when both day fields are restricted, either one matching is enough.
+    const eitherDay = dayOfMonth !== "*" && dayOfWeek !== "*";
+    return (d) => {
+        if (!minutes.has(d.getUTCMinutes()) || !hours.has(d.getUTCHours()) || !months.has(d.getUTCMonth() + 1)) return false;
+        const dayOk = days.has(d.getUTCDate());
+        const weekdayOk = weekdays.has(d.getUTCDay());
+        return eitherDay ? dayOk || weekdayOk : dayOk && weekdayOk;
+    };
+}
+
+/**
+ * The longest time in seconds between two runs of any of some valid cron schedules, over
+ * the 400 days from 2024-01-01 UTC (leap years and months of every length included). Alerts
+ * on a late backup use it: a job is late when its newest run is older than this plus a slack.
+ */
+export function cronLongestGapSeconds(...schedules: string[]): number {
+    const matchers = schedules.map(cronMatcher);
+    const start = Date.UTC(2024, 0, 1) / 1000;
+    let previous: number | undefined;
+    let longest = 0;
+    for (let t = start; t < start + 400 * 86400; t += 60) {
+        const date = new Date(t * 1000);
+        if (!matchers.some((runs) => runs(date))) continue;
+        if (previous !== undefined) longest = Math.max(longest, t - previous);
+        previous = t;
+    }
+    if (previous === undefined) throw new Error(`cron schedules ${JSON.stringify(schedules)} never run`);
+    // Runs once in the window (a yearly schedule): the next run is a year later.
+    return longest === 0 ? 366 * 86400 : longest;
+}
+
 /** Why a text is not an S3 bucket name (3-63 of a-z 0-9 . -, starting and ending with a letter or digit, not an IP address), or undefined. */
 export function s3BucketProblem(text: string): string | undefined {
     if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(text)) return "a name that is not 3 to 63 lower-case letters, digits, dots or dashes starting and ending with a letter or digit";

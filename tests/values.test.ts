@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
-import { cidrProblem, ipv6Bytes, isPinnedImage, postgresUrlProblem, sshHostKeyProblem, sshPrivateKeyProblem } from "../values";
+import { cidrProblem, cronLongestGapSeconds, ipv6Bytes, isPinnedImage, postgresUrlProblem, sshHostKeyProblem, sshPrivateKeyProblem } from "../values";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "values-test-"));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -141,5 +141,24 @@ describe("image references and URLs", () => {
             assert.notEqual(answer, undefined, bad);
             assert.ok(!answer?.includes("u:p"), answer);
         }
+    });
+});
+
+describe("the longest gap of cron schedules (how late a backup may be)", () => {
+    const hours = (...schedules: string[]) => cronLongestGapSeconds(...schedules) / 3600;
+    it("reads each field as cron does", () => {
+        assert.equal(hours("17 3 * * 0"), 168);
+        assert.equal(hours("17 3 * * 1-6"), 48); // Saturday to Monday
+        assert.equal(hours("0 */6 * * *"), 6);
+        assert.equal(hours("*/5 * * * *"), 5 / 60);
+        assert.equal(hours("0 12 * * 1,3"), 120); // Wednesday to Monday
+        assert.equal(hours("0 0 1 * *"), 31 * 24);
+        assert.equal(hours("0 0 29 2 *"), 366 * 24); // once in 2024's leap day, then a year
+        // Both day fields restricted: either one is enough (the 1st, or any Monday).
+        assert.equal(hours("0 0 1 * 1"), 168);
+    });
+    it("takes the runs of several schedules together (full and differential backups)", () => {
+        assert.equal(hours("17 3 * * 0", "17 3 * * 1-6"), 24);
+        assert.equal(hours("0 1 * * 0", "0 13 * * 0"), 156);
     });
 });
