@@ -419,7 +419,7 @@ describe("the settings each stack really sends are accepted by the scripts", () 
     }
 
     it("db-roles.sh (its values come from the stack, not from config): refuses what the stack never sends", () => {
-        const good = "CONTAINER=byte-runner-prod-postgres\nSUPERUSER_PASSWORD=Superuser0123456789\nROLES=app:app:AppPassword0123456789 supertokens:supertokens:StPassword0123456789\n";
+        const good = "CONTAINER=byte-runner-prod-postgres\nSUPERUSER_PASSWORD=Superuser0123456789\nROLES=app:app:AppPassword0123456789 supertokens:supertokens:StPassword0123456789\nMONITOR=monitor:MonPassword0123456789\n";
         assert.equal(checkSettings(ROLES_SCRIPT, good).status, 0);
         const bad: [string, string, RegExp][] = [
             ["ROLES", "app:app:short", /the password of role app must be 16\+ letters and digits/],
@@ -427,6 +427,9 @@ describe("the settings each stack really sends are accepted by the scripts", () 
             ["ROLES", "app:app:AppPassword0123456789 app:x:AppPassword0123456789", /role app is given twice/],
             ["ROLES", "postgres:postgres:AppPassword0123456789", /role postgres is the superuser/],
             ["ROLES", "", /ROLES: empty/],
+            ["MONITOR", "monitor:short", /the password of role monitor must be 16\+ letters and digits/],
+            ["MONITOR", "app:MonPassword0123456789", /role app is already the superuser or an application's role/],
+            ["MONITOR", "Monitor:MonPassword0123456789", /MONITOR: is not role:password/],
             ["SUPERUSER_PASSWORD", "has'quote0123456789", /SUPERUSER_PASSWORD: must be 16\+ letters and digits/],
             ["CONTAINER", "", /CONTAINER: '' is not a container name/],
         ];

@@ -12,6 +12,9 @@
 #   SUPERUSER_PASSWORD  the postgres role's password (secret)
 #   ROLES               role:database:password items separated by spaces, one per
 #                       application, e.g. app:app:<password> (passwords are secrets)
+#   MONITOR             role:password of the monitoring role (postgres_exporter): member
+#                       of pg_monitor, may connect to the postgres database, where the
+#                       pg_stat_statements extension is made (the exporter reads it there)
 # Names are lower-case identifiers; passwords 16 or more letters and digits (the stack
 # generates them so), which keeps them out of any quoting trouble in SQL. No password
 # is ever on a command line or in the server log.
@@ -27,7 +30,7 @@ die() {
 }
 
 settings_mode db-roles "$@"
-settings_read db-roles CONTAINER SUPERUSER_PASSWORD ROLES
+settings_read db-roles CONTAINER SUPERUSER_PASSWORD ROLES MONITOR
 readonly NAME='^[a-z_][a-z0-9_]{0,62}$' PASSWORD='^[A-Za-z0-9]{16,}$'
 container=${settings[CONTAINER]}
 [[ $container =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*$ ]] || settings_fail CONTAINER "'$container' is not a container name"
@@ -44,6 +47,10 @@ for item in "${roles[@]}"; do
     [[ ! -v "seen[$role]" ]] || settings_fail ROLES "role $role is given twice"
     seen[$role]=1
 done
+IFS=: read -r monitor_role monitor_password extra <<<"${settings[MONITOR]}"
+[[ ${monitor_role-} =~ $NAME && -z ${extra-} ]] || settings_fail MONITOR "is not role:password with a lower-case role name (value not shown)"
+[[ ${monitor_password-} =~ $PASSWORD ]] || settings_fail MONITOR "the password of role $monitor_role must be 16+ letters and digits"
+[[ $monitor_role != postgres && ! -v "seen[$monitor_role]" ]] || settings_fail MONITOR "role $monitor_role is already the superuser or an application's role"
 settings_done
 
 # Wait for the server: the container may have just been (re)created.
@@ -71,7 +78,15 @@ GRANT CONNECT, TEMPORARY ON DATABASE \"$database\" TO \"$role\";
 "
 done
 sql+="REVOKE ALL ON DATABASE postgres FROM PUBLIC;"$'\n'
+# Read-only statistics, no data: pg_monitor reads every pg_stat_* view and setting.
+sql+="SELECT format('CREATE ROLE %I LOGIN', '$monitor_role') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$monitor_role')
+\\gexec
+ALTER ROLE \"$monitor_role\" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE CONNECTION LIMIT 3 PASSWORD '$monitor_password';
+GRANT pg_monitor TO \"$monitor_role\";
+GRANT CONNECT ON DATABASE postgres TO \"$monitor_role\";
+CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+"
 
 printf '%s' "$sql" | docker exec -i "$container" psql -q -v ON_ERROR_STOP=1 -U postgres -d postgres >/dev/null ||
     die "applying roles failed in container $container"
-printf 'db-roles: superuser and %d role(s) in place, each owning only its database\n' "${#roles[@]}"
+printf 'db-roles: superuser, %d role(s) each owning only its database, and monitoring role %s in place\n' "${#roles[@]}" "$monitor_role"

@@ -43,6 +43,8 @@ export interface PostgresArgs {
 export const POSTGRES_HOST = "postgres";
 export const POSTGRES_PORT = 5432;
 export const ROLES_SCRIPT = "postgres/db-roles.sh";
+/** The read-only statistics role of postgres_exporter (pg_monitor), in the `postgres` database. */
+export const MONITOR_ROLE = "monitor";
 
 /** The container's and the data volume's names: other areas (the backups) need them before the container exists. */
 export function postgresNames(namePrefix: string): { containerName: string; volumeName: string } {
@@ -50,12 +52,18 @@ export function postgresNames(namePrefix: string): { containerName: string; volu
 }
 
 /** The KEY=VALUE settings db-roles.sh reads on stdin (secret: it holds the passwords). */
-export function rolesSettings(container: string, superuserPassword: string, roles: (DatabaseSpec & { password: string })[]): string {
+export function rolesSettings(
+    container: string,
+    superuserPassword: string,
+    roles: (DatabaseSpec & { password: string })[],
+    monitorPassword: string,
+): string {
     return settingsText({
         CONTAINER: container,
         // A kept volume still has the superuser password of an earlier stack: it is set every time.
         SUPERUSER_PASSWORD: superuserPassword,
         ROLES: roles.map((r) => `${r.role}:${r.database}:${r.password}`).join(" "),
+        MONITOR: `${MONITOR_ROLE}:${monitorPassword}`,
     });
 }
 
@@ -72,6 +80,8 @@ export class Postgres extends pulumi.ComponentResource {
     /** Generated password per role (secret). */
     public readonly passwords: Record<string, pulumi.Output<string>>;
     public readonly superuserPassword: pulumi.Output<string>;
+    /** Password of MONITOR_ROLE (secret). */
+    public readonly monitorPassword: pulumi.Output<string>;
     /** The role/database set-up; depend on it before connecting as an app role. */
     public readonly roles: command.remote.Command;
     public readonly rolesScript: ShippedScript;
@@ -86,6 +96,7 @@ export class Postgres extends pulumi.ComponentResource {
             new random.RandomPassword(`${name}-${id}-password`, { length: 32, special: false }, childOf(this, opts)).result;
         this.superuserPassword = password("superuser");
         this.passwords = Object.fromEntries(args.databases.map((d) => [d.role, password(d.role)]));
+        this.monitorPassword = password(MONITOR_ROLE);
 
         // The data outlives the container and `pulumi destroy`; a new `up` adopts it by name.
         this.volume = new docker.Volume(
@@ -123,9 +134,14 @@ export class Postgres extends pulumi.ComponentResource {
                 create: this.rolesScript.command(),
                 stdin: pulumi.secret(
                     pulumi
-                        .all([this.superuserPassword, ...args.databases.map((d) => this.passwords[d.role])])
-                        .apply(([superuser, ...passwords]) =>
-                            rolesSettings(this.containerName, superuser, args.databases.map((d, i) => ({ ...d, password: passwords[i] }))),
+                        .all([this.superuserPassword, this.monitorPassword, ...args.databases.map((d) => this.passwords[d.role])])
+                        .apply(([superuser, monitor, ...passwords]) =>
+                            rolesSettings(
+                                this.containerName,
+                                superuser,
+                                args.databases.map((d, i) => ({ ...d, password: passwords[i] })),
+                                monitor,
+                            ),
                         ),
                 ),
                 // Again on a new container (fresh volume); a new script is an update, which runs it again too.

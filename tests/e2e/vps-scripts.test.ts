@@ -22,6 +22,7 @@ const SOURCE = `${TAG}-source`;
 const SUPER_PW = "TargetSuperuser0123456789";
 const APP_PW = "AppRolePassword0123456789";
 const AUTH_PW = "AuthRolePassword012345678";
+const MONITOR_PW = "MonitorRolePassword0123456";
 const SOURCE_PW = "SourcePassword0123456789x";
 const RUN_ID = `t${process.pid}`;
 
@@ -41,10 +42,15 @@ const waitReady = (container: string) => {
 };
 /** db-roles.sh's settings, as the Postgres component renders them. */
 const roles = (appPassword = APP_PW) =>
-    rolesSettings(TARGET, SUPER_PW, [
-        { role: "app", database: "app", password: appPassword },
-        { role: "supertokens", database: "supertokens", password: AUTH_PW },
-    ]);
+    rolesSettings(
+        TARGET,
+        SUPER_PW,
+        [
+            { role: "app", database: "app", password: appPassword },
+            { role: "supertokens", database: "supertokens", password: AUTH_PW },
+        ],
+        MONITOR_PW,
+    );
 /**
  * What a step reads on stdin, as the Migration component renders it, with `overrides`
  * over single settings. pg-migrate is the repository's file (the shipping itself is
