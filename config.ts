@@ -12,6 +12,7 @@ import { PROXY_PORTS } from "./components/proxy/ports";
 import { cpusStable } from "./components/shared/cpus";
 import {
     cidrProblem,
+    cronLongestGapSeconds,
     cronScheduleProblem,
     imageTag,
     isHostname,
@@ -155,6 +156,17 @@ const secretCheck =
         const why = problem(v);
         return why ? `expected ${expected}, got ${why}` : undefined;
     };
+const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+/** Why a value is not an http(s) URL with a host, without quoting it (these URLs carry tokens). */
+function httpUrlProblem(v: string): string | undefined {
+    let url: URL;
+    try {
+        url = new URL(v);
+    } catch {
+        return "a value that is not a URL";
+    }
+    return (url.protocol === "https:" || url.protocol === "http:") && url.hostname !== "" ? undefined : `a ${url.protocol}// URL`;
+}
 const postgresUrl = secretCheck(postgresUrlProblem, "a postgresql://user:password@host:port/database URL");
 const cronSchedule: Check = (v) => {
     const why = cronScheduleProblem(v);
@@ -302,7 +314,7 @@ export const KEYS = {
         description:
             "How Caddy gets certificates: origin-ca (a Cloudflare Origin CA certificate made as code, for proxied records), acme (Caddy's automatic HTTPS, for records that are not proxied) or internal (Caddy's own CA, for local and test stacks).",
     }),
-    proxyAcmeEmail: key(text(orEmpty(pattern(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, "an e-mail address"))), { default: "", description: "Contact e-mail for the ACME account (acme mode); empty: none." }),
+    proxyAcmeEmail: key(text(orEmpty(pattern(EMAIL, "an e-mail address"))), { default: "", description: "Contact e-mail for the ACME account (acme mode); empty: none." }),
     proxyHstsMaxAgeSeconds: key(integer(0, 63072000), { default: 31536000, description: "Strict-Transport-Security max-age sent on every response (0: no HSTS header)." }),
     ...containerLimits("proxy", "Caddy", { memoryMb: 256, cpus: "1" }),
 
@@ -398,6 +410,63 @@ export const KEYS = {
         description: "Prod only: allow backups without an offsite repository (they die with the VPS). Loud in every preview.",
     }),
     ...containerLimits("backup", "backup scheduler", { memoryMb: 512, cpus: "1" }, "; the restore drill's throw-away Postgres runs inside it"),
+
+    // Monitoring: Prometheus, Alertmanager, exporters and Grafana on the VPS (components/monitoring)
+    monitoringEnabled: key(flag(), { default: true, description: "Run the monitoring set: metrics, alert rules, Alertmanager and (with monitoringGrafanaImage) Grafana." }),
+    monitoringPrometheusImage: key(text(pinnedImage), { default: "prom/prometheus:v2.42.0", description: "Prometheus image, pinned by version." }),
+    monitoringAlertmanagerImage: key(text(pinnedImage), { default: "prom/alertmanager:v0.25.0", description: "Alertmanager image, pinned by version." }),
+    monitoringNodeExporterImage: key(text(pinnedImage), { default: "prom/node-exporter:v1.5.0", description: "node_exporter image (the host's metrics and the backups' textfiles), pinned by version." }),
+    monitoringPostgresExporterImage: key(text(pinnedImage), {
+        default: "quay.io/prometheuscommunity/postgres-exporter:v0.11.1",
+        description: "postgres_exporter image, pinned by version.",
+    }),
+    monitoringBlackboxExporterImage: key(text(pinnedImage), { default: "prom/blackbox-exporter:v0.23.0", description: "blackbox_exporter image (probes of the public URLs, TLS expiry), pinned by version." }),
+    monitoringExporterImage: key(text(pinnedImage), {
+        default: "node:20.18.1-bookworm-slim",
+        description: "Node.js image that runs the project's own exporter (container health and restarts, PgBouncer pools), pinned by version.",
+    }),
+    monitoringGrafanaImage: key(text(orEmpty(pinnedImage)), {
+        default: "grafana/grafana-oss:11.3.0",
+        description: "Grafana image, pinned by version; its datasource and dashboards are provisioned from components/monitoring. Empty: no Grafana.",
+    }),
+    monitoringScrapeIntervalSeconds: key(integer(5, 300), { default: 30, description: "How often Prometheus scrapes every target and evaluates the alert rules." }),
+    monitoringRetentionDays: key(integer(1, 3650), { default: 15, description: "Days of metrics Prometheus keeps (INFRASTRUCTURE.md estimates the disk they take)." }),
+    monitoringRuleForCapSeconds: key(integer(0, 86400), {
+        default: 0,
+        description: "Test stacks only: every alert rule's `for:` is shortened to at most this many seconds, so faults alert within minutes. 0: the rules' own durations.",
+    }),
+    monitoringMemoryMb: {
+        ...integer(256, 1048576),
+        default: 512,
+        description: "Memory limit of the whole monitoring set in MiB, shared out among its containers by fixed weights (components/monitoring).",
+        containerLimit: "memory",
+    } as KeySpec<number>,
+    monitoringCpus: { ...cpus(), default: "0.5", description: "CPU limit of each monitoring container (decimal number of CPUs).", containerLimit: "cpus" } as KeySpec<number>,
+    alertEmailTo: key(text(orEmpty(pattern(EMAIL, "an e-mail address"))), { default: "", description: "Where alert e-mails go. Empty: no e-mail receiver." }),
+    alertEmailFrom: key(text(orEmpty(pattern(EMAIL, "an e-mail address"))), { default: "", description: "Sender of alert e-mails. Required with alertEmailTo." }),
+    alertSmtpSmarthost: key(text(orEmpty(pattern(/^[a-z0-9.-]+:\d{1,5}$/, "host:port of an SMTP server"))), {
+        default: "",
+        description: "SMTP server (host:port, STARTTLS required) that sends alert e-mails. Required with alertEmailTo.",
+    }),
+    alertSmtpUsername: key(text(), { default: "", description: "SMTP user name; empty: no SMTP authentication." }),
+    alertSmtpPassword: optionalSecretKey(text(pattern(/^\S{1,256}$/, "a password without spaces")), { description: "SMTP password of alertSmtpUsername." }),
+    alertWebhookUrl: optionalSecretKey(text(secretCheck(httpUrlProblem, "an http(s):// URL")), {
+        description: "A generic webhook that receives every alert and its resolution as Alertmanager's JSON (secret: such URLs carry tokens).",
+    }),
+    alertSlackWebhookUrl: optionalSecretKey(text(secretCheck(httpUrlProblem, "an https://hooks.slack.com/... URL")), { description: "Slack incoming-webhook URL that receives every alert and its resolution." }),
+    alertDeadmanUrl: optionalSecretKey(text(secretCheck(httpUrlProblem, "an http(s):// URL")), {
+        description:
+            "A dead-man service off the VPS (e.g. a healthchecks.io ping URL) that the always-firing Watchdog alert pings every alertDeadmanIntervalSeconds; it must alert when the pings stop, since a dead VPS cannot report itself.",
+    }),
+    alertDeadmanIntervalSeconds: key(integer(10, 3600), { default: 60, description: "How often the Watchdog pings alertDeadmanUrl." }),
+    alertGroupWaitSeconds: key(integer(0, 600), { default: 30, description: "How long Alertmanager gathers alerts of a group before the first notification." }),
+    alertApiP95Milliseconds: key(integer(10, 600000), { default: 1000, description: "The API's p95 latency (over 5 min) above which ApiLatencyHigh fires when it lasts 10 min." }),
+    alertPoolerWaitSeconds: key(integer(1, 600), { default: 5, description: "How long a client may wait for a PgBouncer server connection before PgBouncerClientsWaiting fires." }),
+    alertDiskUsedPercent: key(integer(10, 99), { default: 80, description: "Disk use of a filesystem above which HostDiskSpaceLow fires." }),
+    alertBackupSlackHours: key(integer(1, 168), {
+        default: 6,
+        description: "A backup (or drill) is late when its newest one is older than the longest gap of its schedule plus this many hours.",
+    }),
 
     // Data migration (Supabase -> this Postgres)
     migrationRunId: key(text(orEmpty(pattern(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "letters, digits, dots, dashes or underscores (at most 64)"))), {
@@ -614,6 +683,34 @@ export const RULES: readonly Rule[] = [
                 ? "required in prod: backups only on the VPS's own disk are lost with the VPS; set the offsite store (backupOffsiteEndpoint, backupOffsiteBucket and its keys), or backupAllowNoOffsite: true; got nothing"
                 : undefined,
     },
+    ...(["alertEmailFrom", "alertSmtpSmarthost"] as const).map(
+        (name): Rule => ({
+            key: name,
+            inputs: ["alertEmailTo", name],
+            check: (v) => (v.alertEmailTo !== "" && v[name] === "" ? "required with alertEmailTo (the e-mail receiver); got nothing" : undefined),
+        }),
+    ),
+    {
+        key: "alertSmtpUsername",
+        inputs: ["alertSmtpUsername", "alertSmtpPassword"],
+        check: (v) => (v.alertSmtpPassword !== undefined && v.alertSmtpUsername === "" ? "required with alertSmtpPassword (whose password it is); got nothing" : undefined),
+    },
+    {
+        key: "alertEmailTo",
+        inputs: ["environment", "monitoringEnabled", "alertEmailTo", "alertWebhookUrl", "alertSlackWebhookUrl"],
+        check: (v) =>
+            v.environment === "prod" && v.monitoringEnabled && v.alertEmailTo === "" && v.alertWebhookUrl === undefined && v.alertSlackWebhookUrl === undefined
+                ? "required in prod, or alertWebhookUrl or alertSlackWebhookUrl: an alert nobody receives tells nobody; got no receiver"
+                : undefined,
+    },
+    {
+        key: "monitoringRuleForCapSeconds",
+        inputs: ["environment", "monitoringRuleForCapSeconds"],
+        check: (v) =>
+            v.environment === "prod" && v.monitoringRuleForCapSeconds > 0
+                ? `expected 0 in prod (shortened rules page people for blips), got ${v.monitoringRuleForCapSeconds}`
+                : undefined,
+    },
     {
         key: "firewallCloudflareOnly",
         inputs: ["firewallCloudflareOnly", "dnsProxied"],
@@ -702,7 +799,7 @@ export type ImageSource = { kind: "image"; ref: string } | { kind: "build"; cont
 
 /** Groups the keys by component; `secret` wraps each secret value (a secret Output in the stack). */
 function assemble<S>(stack: string, v: ConfigValues, secret: (value: string) => S) {
-    const limits = (area: "postgres" | "pooler" | "supertokens" | "backend" | "frontend" | "proxy" | "backup"): Limits => ({
+    const limits = (area: "postgres" | "pooler" | "supertokens" | "backend" | "frontend" | "proxy" | "backup" | "monitoring"): Limits => ({
         memoryMb: v[`${area}MemoryMb`],
         cpus: v[`${area}Cpus`],
     });
@@ -776,6 +873,48 @@ function assemble<S>(stack: string, v: ConfigValues, secret: (value: string) => 
             passphrase: optionalSecret(v.backupPassphrase),
             limits: limits("backup"),
         },
+        monitoring: v.monitoringEnabled
+            ? {
+                  images: {
+                      prometheus: v.monitoringPrometheusImage,
+                      alertmanager: v.monitoringAlertmanagerImage,
+                      nodeExporter: v.monitoringNodeExporterImage,
+                      postgresExporter: v.monitoringPostgresExporterImage,
+                      blackboxExporter: v.monitoringBlackboxExporterImage,
+                      exporter: v.monitoringExporterImage,
+                      /** Empty: no Grafana. */
+                      grafana: v.monitoringGrafanaImage,
+                  },
+                  scrapeIntervalSeconds: v.monitoringScrapeIntervalSeconds,
+                  retentionDays: v.monitoringRetentionDays,
+                  ruleForCapSeconds: v.monitoringRuleForCapSeconds,
+                  limits: limits("monitoring"),
+                  thresholds: {
+                      apiP95Seconds: v.alertApiP95Milliseconds / 1000,
+                      poolerWaitSeconds: v.alertPoolerWaitSeconds,
+                      diskUsedRatio: v.alertDiskUsedPercent / 100,
+                      backupMaxAgeSeconds:
+                          cronLongestGapSeconds(...[v.backupFullSchedule, v.backupDiffSchedule].filter((schedule) => schedule !== "")) + v.alertBackupSlackHours * 3600,
+                      drillMaxAgeSeconds: cronLongestGapSeconds(v.backupDrillSchedule) + v.alertBackupSlackHours * 3600,
+                  },
+                  receivers: {
+                      email:
+                          v.alertEmailTo === ""
+                              ? undefined
+                              : {
+                                    to: v.alertEmailTo,
+                                    from: v.alertEmailFrom,
+                                    smarthost: v.alertSmtpSmarthost,
+                                    username: v.alertSmtpUsername,
+                                    password: optionalSecret(v.alertSmtpPassword),
+                                },
+                      webhookUrl: optionalSecret(v.alertWebhookUrl),
+                      slackWebhookUrl: optionalSecret(v.alertSlackWebhookUrl),
+                  },
+                  deadman: v.alertDeadmanUrl === undefined ? undefined : { url: secret(v.alertDeadmanUrl), intervalSeconds: v.alertDeadmanIntervalSeconds },
+                  groupWaitSeconds: v.alertGroupWaitSeconds,
+              }
+            : undefined,
         firewall: { enabled: v.firewallEnabled, adminCidrs: v.firewallAdminCidrs, cloudflareOnly: v.firewallCloudflareOnly },
         migration:
             v.migrationRunId === "" || v.migrationSourceDatabaseUrl === undefined

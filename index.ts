@@ -9,9 +9,10 @@ import { Dns } from "./components/dns";
 import { Firewall } from "./components/firewall";
 import { Host } from "./components/host";
 import { Migration } from "./components/migration";
+import { CADDY_TARGET, Monitoring, hasPeopleReceiver } from "./components/monitoring";
 import { Networks } from "./components/network";
 import { Pooler } from "./components/pooler";
-import { Postgres, POSTGRES_HOST, POSTGRES_PORT, postgresNames } from "./components/postgres";
+import { MONITOR_ROLE, Postgres, POSTGRES_HOST, POSTGRES_PORT, postgresNames } from "./components/postgres";
 import { Proxy, PROXY_PORTS } from "./components/proxy";
 import { SuperTokens } from "./components/supertokens";
 import { OriginCertificate } from "./components/tls";
@@ -35,7 +36,7 @@ if (cfg.firewall.enabled) {
 }
 
 // 2. Networks: edge (proxy <-> apps) and internal (apps <-> data, no route out).
-const networks = new Networks("net", { namePrefix: prefix }, onHost);
+const networks = new Networks("net", { namePrefix: prefix, monitoring: cfg.monitoring !== undefined }, onHost);
 
 // 3. Data: Postgres with a volume that outlives everything and its WAL archived by
 //    pgBackRest into a local and an offsite repository, then the pooler in front.
@@ -186,7 +187,7 @@ const originCertificate =
               manageZoneSettings: cfg.dns.manageZoneSettings,
           })
         : undefined;
-new Proxy(
+const proxy = new Proxy(
     "proxy",
     {
         ...cfg.proxy,
@@ -199,9 +200,48 @@ new Proxy(
         redirects: wwwRedirect,
         originCertificate,
         logRotation,
+        // The probes reach the sites by their public names, straight at Caddy.
+        extraNetworks: networks.monitoring
+            ? [{ name: networks.monitoring.name, aliases: ["caddy", cfg.frontendHost, cfg.apiHost, ...wwwRedirect.map((r) => r.from)] }]
+            : [],
     },
     { ...onHost, dependsOn: [backend, frontend] },
 );
+
+// 8. Eyes on all of it: metrics, alert rules, Alertmanager (people and a dead-man service off
+//    the VPS), Grafana; UIs only through an SSH tunnel.
+if (!cfg.monitoring) {
+    pulumi.log.warn(`Stack ${cfg.stack} runs without monitoring (monitoringEnabled): nothing tells anyone when it breaks.`);
+} else {
+    if (!hasPeopleReceiver(cfg.monitoring.receivers)) {
+        pulumi.log.warn(`Alerts of stack ${cfg.stack} reach nobody: set alertEmailTo, alertWebhookUrl or alertSlackWebhookUrl.`);
+    }
+    if (!cfg.monitoring.deadman) {
+        pulumi.log.warn(`Nothing off the VPS notices when stack ${cfg.stack}'s VPS dies: set alertDeadmanUrl (a dead-man service's ping URL).`);
+    }
+}
+const monitoring =
+    cfg.monitoring && networks.monitoring && networks.notify
+        ? new Monitoring(
+              "monitoring",
+              {
+                  ...cfg.monitoring,
+                  namePrefix: prefix,
+                  stack: cfg.stack,
+                  networks: { monitoring: networks.monitoring.name, notify: networks.notify.name, internal: networks.internal.name },
+                  sites: {
+                      api: { host: cfg.apiHost, probeUrl: `https://${cfg.apiHost}${cfg.backend.healthPath}` },
+                      frontend: { host: cfg.frontendHost, probeUrl: `https://${cfg.frontendHost}${cfg.frontend.healthPath}` },
+                  },
+                  caddyTarget: CADDY_TARGET,
+                  postgres: { uri: `${POSTGRES_HOST}:${POSTGRES_PORT}/postgres?sslmode=disable`, user: MONITOR_ROLE, password: postgres.monitorPassword },
+                  pgbouncerStatsUrl: pooler.statsUrl,
+                  textfileDir: backup.dirs.metrics,
+                  logRotation,
+              },
+              { ...onHost, dependsOn: [postgres.roles, pooler, proxy] },
+          )
+        : undefined;
 if (cfg.dns.zoneId !== "") {
     if (cfg.dns.target === "vps" && !migration) {
         pulumi.log.warn(`DNS points at the VPS without a verified data migration in stack ${cfg.stack} (dnsAllowUnverifiedCutover).`);
@@ -225,4 +265,9 @@ export const poolerStatsUrl = pooler.statsUrl;
 export const supertokensApiKey = supertokens.apiKey;
 /** Keep a second copy of this outside the VPS and its backups (INFRASTRUCTURE.md, Backups): without it no backup can be read. */
 export const backupPassphrase = pulumi.secret(backup.passphrase);
+/** The monitoring UIs on this machine: Grafana at localhost:3000, Prometheus at :9090, Alertmanager at :9093. */
+export const monitoringTunnel = monitoring
+    ? pulumi.interpolate`ssh -p ${cfg.host.sshPort} -N ${monitoring.tunnelForwards()} ${host.sshTarget}`
+    : "monitoring is off (monitoringEnabled)";
+export const grafanaAdminPassword = monitoring?.grafanaAdminPassword ?? "no Grafana in this stack (monitoringGrafanaImage)";
 export const backupCommand = `ssh -p ${cfg.host.sshPort} ${cfg.host.sshUser}@${cfg.host.address} ${cfg.host.sshUser === "root" ? "" : "sudo "}/usr/local/sbin/${prefix}-backup info`;

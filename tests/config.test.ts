@@ -89,7 +89,11 @@ const cases: [string, Mutation[], string[]][] = [
     ["more CPUs than the host has", [set("postgresCpus", "4")], [`${K}postgresCpus (stack staging): expected a number of CPUs greater than 0 and at most hostCpus (2), got "4"`]],
     ["CPUs that are no number", [set("backendCpus", "two")], [`${K}backendCpus (stack staging): expected a decimal number of CPUs greater than 0, got "two"`]],
     ["a CPU limit Docker would change", [set("backendCpus", "0.05")], [`${K}backendCpus (stack staging): expected a CPU limit Docker keeps as given (0.1 or more, such as 0.5, 1 or 1.25), got "0.05"`]],
-    ["limits that do not fit the host", [set("hostMemoryMb", "2048")], [`${K}hostMemoryMb (stack staging): expected at least the sum of the containers' memory limits (3584 MiB), got 2048`]],
+    ["limits that do not fit the host", [set("hostMemoryMb", "2048")], [`${K}hostMemoryMb (stack staging): expected at least the sum of the containers' memory limits (4096 MiB), got 2048`]],
+    ["alert e-mail without a sender or a server", [set("alertEmailTo", "ops@byte-runner.app")], [`${K}alertEmailFrom (stack staging): required with alertEmailTo (the e-mail receiver); got nothing`, `${K}alertSmtpSmarthost (stack staging): required with alertEmailTo (the e-mail receiver); got nothing`]],
+    ["an SMTP password without a user", [setSecret("alertSmtpPassword", "smtp-password-1")], [`${K}alertSmtpUsername (stack staging): required with alertSmtpPassword (whose password it is); got nothing`]],
+    ["a webhook URL in plain text", [set("alertWebhookUrl", "https://hooks.example/abc")], [`${K}alertWebhookUrl (stack staging): expected a secret, got a plain value (set it with \`pulumi config set --secret alertWebhookUrl ...\`)`]],
+    ["a dead-man URL that is no http(s) URL", [setSecret("alertDeadmanUrl", "ftp://hc-ping.example/token-abc")], [`${K}alertDeadmanUrl (stack staging): expected an http(s):// URL, got a ftp:// URL`]],
     ["unknown TLS mode", [set("proxyTlsMode", "letsencrypt")], [`${K}proxyTlsMode (stack staging): expected one of origin-ca, acme, internal, got "letsencrypt"`]],
     ["unknown DNS target", [set("dnsTarget", "railway")], [`${K}dnsTarget (stack staging): expected one of legacy, vps, got "railway"`]],
     ["zone id that is no zone id", [set("dnsZoneId", "byte-runner.app")], [`${K}dnsZoneId (stack staging): expected a Cloudflare zone id (32 hex characters), got "byte-runner.app"`]],
@@ -135,6 +139,25 @@ const cases: [string, Mutation[], string[]][] = [
 ];
 
 describe("config validation", () => {
+    it("refuses a prod stack whose alerts reach nobody, naming the key, and prod rules shortened for tests", () => {
+        const prod = committedConfig("prod");
+        for (const key of ["alertEmailTo", "alertEmailFrom", "alertSmtpSmarthost"]) delete prod.values[key];
+        assert.throws(
+            () => parseConfig(prod.values, new Set(prod.secretKeys), "prod"),
+            (e: ConfigError) => {
+                assert.deepEqual(e.problems, [
+                    `${K}alertEmailTo (stack prod): required in prod, or alertWebhookUrl or alertSlackWebhookUrl: an alert nobody receives tells nobody; got no receiver`,
+                ]);
+                return true;
+            },
+        );
+        prod.values["alertWebhookUrl"] = "https://hooks.example/abc";
+        prod.secretKeys.push("alertWebhookUrl");
+        assert.doesNotThrow(() => parseConfig(prod.values, new Set(prod.secretKeys), "prod"));
+        prod.values["monitoringRuleForCapSeconds"] = "20";
+        assert.throws(() => parseConfig(prod.values, new Set(prod.secretKeys), "prod"), /monitoringRuleForCapSeconds \(stack prod\): expected 0 in prod/);
+    });
+
     it("refuses a prod cutover without a verified migration, unless overridden", () => {
         const prod = committedConfig("prod");
         prod.values["dnsTarget"] = "vps";
@@ -202,8 +225,12 @@ describe("config validation", () => {
             const graph = await buildGraph(stack, c);
             const containers = graph.resources.filter((r) => r.type === "docker:index/container:Container");
             const declared = CONFIG_KEYS.filter((k) => k.key.endsWith("MemoryMb") && k.key !== "hostMemoryMb").map((k) => values[k.key] as number);
-            // One limit key per container: a container whose limit the budget does not count fails here.
-            assert.deepEqual(containers.map((r) => Number(r.inputs.memory)).sort(), [...declared].sort(), stack);
+            // One limit key per container, except the monitoring set, which shares monitoringMemoryMb:
+            // a container whose limit the budget does not count fails here.
+            const monitoringSet = containers.filter((r) => r.parent === "monitoring").map((r) => Number(r.inputs.memory));
+            assert.ok(monitoringSet.length > 0 && monitoringSet.reduce((a, b) => a + b, 0) <= values.monitoringMemoryMb, stack);
+            const limits = [...containers.filter((r) => r.parent !== "monitoring").map((r) => Number(r.inputs.memory)), values.monitoringMemoryMb];
+            assert.deepEqual(limits.sort(), [...declared].sort(), stack);
             assert.equal(containerMemoryMb(values), declared.reduce((a, b) => a + b, 0));
         }
     });

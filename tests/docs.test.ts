@@ -6,6 +6,7 @@ import * as path from "node:path";
 import { describe, it } from "node:test";
 import { parse as parseYaml } from "yaml";
 import { CONFIG_KEYS } from "../config";
+import { areaRuleFiles } from "../components/monitoring/thresholds";
 import { infrastructureMd, pulumiYaml } from "../tools/gen-docs";
 import { REPO } from "../tools/graph";
 
@@ -22,6 +23,14 @@ describe("generated docs", () => {
         const committed = fs.readFileSync(path.join(REPO, "INFRASTRUCTURE.md"), "utf8");
         assert.equal(committed, await infrastructureMd(committed), "INFRASTRUCTURE.md is out of date: run `npm run docs`");
         for (const k of CONFIG_KEYS) assert.ok(committed.includes(`| \`${k.key}\` |`), `${k.key} missing from INFRASTRUCTURE.md`);
+    });
+
+    it("has a runbook section for every alert, where each alert's runbook link points", () => {
+        const doc = fs.readFileSync(path.join(REPO, "INFRASTRUCTURE.md"), "utf8");
+        const headings = new Set([...doc.matchAll(/^#### (\S+)$/gm)].map((m) => m[1]));
+        const alerts = areaRuleFiles().flatMap((f) => [...f.content.matchAll(/^\s*- alert: (\S+)$/gm)].map((m) => m[1]));
+        assert.ok(alerts.length > 20, `only ${alerts.length} alerts found`);
+        assert.deepEqual(alerts.filter((a) => !headings.has(a)), [], "alerts without a `#### <name>` section in INFRASTRUCTURE.md");
     });
 
     it("names no secret default anywhere", () => {

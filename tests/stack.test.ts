@@ -56,12 +56,44 @@ for (const stack of ["staging", "prod"] as const) {
         });
 
         it("has the expected services, each once", () => {
-            assert.deepEqual(containers(g).map((c) => c.name).sort(), ["backend", "backup-scheduler", "frontend", "pooler", "postgres", "proxy", "supertokens"]);
+            assert.deepEqual(containers(g).map((c) => c.name).sort(), [
+                "backend",
+                "backup-scheduler",
+                "frontend",
+                "monitoring-alertmanager",
+                "monitoring-blackbox-exporter",
+                "monitoring-byte-runner-exporter",
+                "monitoring-grafana",
+                "monitoring-node-exporter",
+                "monitoring-postgres-exporter",
+                "monitoring-prometheus",
+                "pooler",
+                "postgres",
+                "proxy",
+                "supertokens",
+            ]);
+        });
+
+        it("keeps the monitoring on its own network with no route out; only Alertmanager reaches out (to the receivers), and the UIs are reached by an SSH tunnel", () => {
+            const networks = g.resources.filter((r) => r.type === "docker:index/network:Network");
+            const byName = (name: string) => networks.find((n) => n.inputs.name === `byte-runner-${stack}-${name}`);
+            assert.equal(byName("monitoring")?.inputs.internal, true);
+            assert.notEqual(byName("notify")?.inputs.internal, true);
+            const attached = (c: GraphResource) => (c.inputs.networksAdvanced as { name: string }[]).map((n) => n.name.replace(`byte-runner-${stack}-`, "")).sort();
+            for (const c of containers(g).filter((r) => r.parent === "monitoring")) {
+                assert.deepEqual(c.inputs.ports ?? [], [], `${c.name} publishes a port`);
+                const expected = { "monitoring-alertmanager": ["monitoring", "notify"], "monitoring-postgres-exporter": ["internal", "monitoring"], "monitoring-byte-runner-exporter": ["internal", "monitoring"] }[
+                    c.name
+                ] ?? ["monitoring"];
+                assert.deepEqual(attached(c), expected, c.name);
+            }
+            assert.deepEqual(attached(container(g, "proxy")), ["edge", "monitoring"]);
+            assert.match(String(g.outputs.monitoringTunnel), /^ssh -p 22 -N -L 3000:\S+:3000 -L 9090:\S+:9090 -L 9093:\S+:9093 /);
         });
 
         it("pins every image (a tag that is not latest, or a digest)", () => {
             const images = g.resources.filter((r) => r.type === "docker:index/remoteImage:RemoteImage");
-            assert.equal(images.length, 6);
+            assert.equal(images.length, 13);
             for (const image of images) assert.ok(isPinnedImage(String(image.inputs.name)), `${image.name}: ${image.inputs.name}`);
             assert.match(String(g.resources.find((r) => r.name === "supertokens-image")?.inputs.name), /^registry\.supertokens\.io\/supertokens\/supertokens-postgresql:\d+\.\d+\.\d+$/);
         });
@@ -145,7 +177,15 @@ for (const stack of ["staging", "prod"] as const) {
         it("keeps the data volumes when the stack is destroyed", () => {
             const volumes = g.resources.filter((r) => r.type === "docker:index/volume:Volume");
             // The server's socket directory is the one volume without data in it.
-            assert.deepEqual(volumes.map((v) => v.name).sort(), ["backup-repo", "backup-socket", "postgres-data", "proxy-data"]);
+            assert.deepEqual(volumes.map((v) => v.name).sort(), [
+                "backup-repo",
+                "backup-socket",
+                "monitoring-alertmanager-data",
+                "monitoring-grafana-data",
+                "monitoring-prometheus-data",
+                "postgres-data",
+                "proxy-data",
+            ]);
             for (const v of volumes) assert.equal(v.retainOnDelete, v.name !== "backup-socket", v.name);
             const mounts = container(g, "postgres").inputs.volumes as { volumeName?: string; hostPath?: string; containerPath: string; readOnly?: boolean }[];
             assert.deepEqual(mounts, [

@@ -60,14 +60,15 @@ interface ContainerInputs {
 
 async function servicesTable(): Promise<string> {
     const graph = await buildGraph("prod");
-    const byParent = (parent: string, type: string) => graph.resources.find((r) => r.parent === parent && r.type === type);
+    // A service's pulled image is the RemoteImage named after its container (`<name>-image`).
+    const imageOf = (container: string) => graph.resources.find((r) => r.name === `${container}-image` && r.type === "docker:index/remoteImage:RemoteImage");
     const rows = graph.resources
         .filter((r) => r.type === "docker:index/container:Container")
         .map((c) => {
             const i = c.inputs as unknown as ContainerInputs;
             // An image built on the VPS carries its tag; a pulled one is its RemoteImage's name.
             const built = typeof i.image === "string" && i.image.startsWith("byte-runner-prod/") ? i.image.replace(/^byte-runner-prod\//, "<prefix>/").replace(/:[0-9a-f]{16}$/, ":<hash>") : undefined;
-            const pulled = byParent(c.parent ?? "", "docker:index/remoteImage:RemoteImage")?.inputs.name;
+            const pulled = imageOf(c.name)?.inputs.name;
             const image = built ? `\`${built}\` (built on the VPS from postgresImage)` : `\`${pulled ?? "build context"}\``;
             const ports = (i.ports ?? []).map((p) => `${p.external}->${p.internal}/${p.protocol}`).join(", ") || "none";
             const networks = (i.networksAdvanced ?? [])

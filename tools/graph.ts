@@ -74,11 +74,13 @@ export function committedConfig(stack: string): StackConfigInput {
         values["hostSshPrivateKey"] = PLACEHOLDER_SSH_KEY;
         secretKeys.push("hostSshPrivateKey");
     }
-    if (values["backupOffsiteEndpoint"] && !("backupOffsiteAccessKeyId" in values)) {
-        for (const key of ["backupOffsiteAccessKeyId", "backupOffsiteSecretAccessKey"]) {
-            values[key] = `placeholder-${key}`;
-            secretKeys.push(key);
-        }
+    const placeholders = [
+        ...(values["backupOffsiteEndpoint"] ? ["backupOffsiteAccessKeyId", "backupOffsiteSecretAccessKey"] : []),
+        ...(values["alertSmtpUsername"] ? ["alertSmtpPassword"] : []),
+    ];
+    for (const key of placeholders.filter((name) => !(name in values))) {
+        values[key] = `placeholder-${key}`;
+        secretKeys.push(key);
     }
     return { values, secretKeys };
 }

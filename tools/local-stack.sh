@@ -24,6 +24,8 @@ die() {
 }
 
 STACK=local
+# Port on this machine where the local stack's Alertmanager delivers (nothing listens but a test).
+LOCAL_ALERT_PORT=9466
 
 pulumi_env() {
     # shellcheck source-path=SCRIPTDIR source=pulumi-env.sh
@@ -58,6 +60,13 @@ write_stack_config() {
     pulumi config set --stack "$STACK" backupOffsiteCaCert <"$S3_CA_FILE"
     pulumi config set --stack "$STACK" --secret backupOffsiteAccessKeyId <"$S3_ACCESS_KEY_FILE"
     pulumi config set --stack "$STACK" --secret backupOffsiteSecretAccessKey <"$S3_SECRET_KEY_FILE"
+    # Alerts and the Watchdog's heartbeats go to this machine, where containers reach it
+    # (S3_ADDRESS); the end-to-end suite listens there. Each URL carries a token, as real
+    # ones do, so the suite can prove it is kept secret.
+    printf 'http://%s:%s/alerts/%s' "$S3_ADDRESS" "$LOCAL_ALERT_PORT" "$(openssl rand -hex 16)" |
+        pulumi config set --stack "$STACK" --secret alertWebhookUrl
+    printf 'http://%s:%s/deadman/%s' "$S3_ADDRESS" "$LOCAL_ALERT_PORT" "$(openssl rand -hex 16)" |
+        pulumi config set --stack "$STACK" --secret alertDeadmanUrl
 }
 
 # toolchain: the Pulumi toolchain with every plugin it can provide; fails only when a plugin

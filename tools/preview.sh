@@ -41,11 +41,14 @@ fi
 pulumi config set --stack "$stack" --config-file "$config" --secret hostSshPrivateKey <"$work/placeholder_ed25519"
 printf 'placeholder%s' "$(printf '0%.0s' $(seq 1 32))" |
     pulumi config set --stack "$stack" --config-file "$config" --secret cloudflare:apiToken
+placeholders=()
 if grep -q '^ *byte-runner-infra:backupOffsiteEndpoint:' "$config"; then
-    for key in backupOffsiteAccessKeyId backupOffsiteSecretAccessKey; do
-        printf 'placeholder-%s' "$key" | pulumi config set --stack "$stack" --config-file "$config" --secret "$key"
-    done
+    placeholders+=(backupOffsiteAccessKeyId backupOffsiteSecretAccessKey)
 fi
+if grep -q '^ *byte-runner-infra:alertSmtpUsername:' "$config"; then placeholders+=(alertSmtpPassword); fi
+for key in "${placeholders[@]}"; do
+    printf 'placeholder-%s' "$key" | pulumi config set --stack "$stack" --config-file "$config" --secret "$key"
+done
 
 log=$work/preview-$stack.log
 status=0

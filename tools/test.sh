@@ -33,6 +33,8 @@ if ((!fast)); then
     phase_bg --skippable "local S3 server build" bash tools/local-vps/s3.sh build
 fi
 phase_bg "Debian packages" bash tools/install-deps.sh debian
+# The fast suite validates and runs the Caddyfile with the Caddy release the stacks pin (built from its Go module).
+phase_bg "Caddy build" bash tools/local-vps/caddy-build.sh
 phase "npm dependencies"
 bash tools/install-deps.sh npm
 phases_check
@@ -54,7 +56,8 @@ if ((!fast)); then
     phase_bg "local VPS: Docker engine and stand-in images" bash tools/local-stack.sh images
 fi
 
-phase "fast suite: config, graphs, docs, scripts (no network, no servers)"
+phase_wait "Caddy build"
+phase "fast suite: config, graphs, docs, scripts, rules (no network; Caddy and promtool on loopback)"
 npm test
 if ((fast)); then exit 0; fi
 phases_check

@@ -5,6 +5,8 @@ import { childOf } from "../shared/options";
 export interface NetworksArgs {
     /** Prefix of the Docker network names, e.g. byte-runner-prod. */
     namePrefix: string;
+    /** Also the monitoring networks (monitoringEnabled). */
+    monitoring: boolean;
 }
 
 /**
@@ -12,11 +14,15 @@ export interface NetworksArgs {
  * apps to the pooler, the database and the auth core, and has no route out
  * (`internal: true`), so nothing on it can be published or reach the internet; `egress`
  * is the database's and the backup scheduler's way out to the offsite backup store.
+ * With monitoring, `monitoring` joins Prometheus to what it scrapes (no route out either)
+ * and `notify` is Alertmanager's way out to the receivers and the dead-man service.
  */
 export class Networks extends pulumi.ComponentResource {
     public readonly edge: docker.Network;
     public readonly internal: docker.Network;
     public readonly egress: docker.Network;
+    public readonly monitoring?: docker.Network;
+    public readonly notify?: docker.Network;
 
     constructor(name: string, args: NetworksArgs, opts?: pulumi.ComponentResourceOptions) {
         super("byte-runner:network:Networks", name, {}, opts);
@@ -28,6 +34,14 @@ export class Networks extends pulumi.ComponentResource {
         );
         // The way out for the database's backups to the offsite store; nothing is published on it.
         this.egress = new docker.Network(`${name}-egress`, { name: `${args.namePrefix}-egress`, driver: "bridge" }, childOf(this, opts));
+        if (args.monitoring) {
+            this.monitoring = new docker.Network(
+                `${name}-monitoring`,
+                { name: `${args.namePrefix}-monitoring`, driver: "bridge", internal: true },
+                childOf(this, opts),
+            );
+            this.notify = new docker.Network(`${name}-notify`, { name: `${args.namePrefix}-notify`, driver: "bridge" }, childOf(this, opts));
+        }
         this.registerOutputs({ edge: this.edge.name, internal: this.internal.name, egress: this.egress.name });
     }
 }

@@ -1,7 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { Limits, TlsMode } from "../../config";
-import { LogRotation, serviceContainer } from "../shared/container";
+import { LogRotation, NetworkAttachment, serviceContainer } from "../shared/container";
 import { serviceImage } from "../shared/image";
 import { ORIGIN_CERT_FILE, ORIGIN_KEY_FILE, Route, caddyfile } from "./caddyfile";
 import { childOf } from "../shared/options";
@@ -29,6 +29,8 @@ export interface ProxyArgs {
     hstsMaxAgeSeconds: number;
     limits: Limits;
     logRotation: LogRotation;
+    /** More networks: the monitoring network, where Prometheus reads Caddy's metrics and the probes reach the sites by their public names. */
+    extraNetworks: NetworkAttachment[];
 }
 
 /**
@@ -70,7 +72,7 @@ export class Proxy extends pulumi.ComponentResource {
             {
                 containerName: `${args.namePrefix}-caddy`,
                 image: serviceImage(`${name}-image`, args.image, "", childOf(this, opts)),
-                networks: [{ name: args.edgeNetwork, aliases: ["caddy"] }],
+                networks: [{ name: args.edgeNetwork, aliases: ["caddy"] }, ...args.extraNetworks],
                 command: ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"],
                 clearEnv: { XDG_DATA_HOME: "/data", XDG_CONFIG_HOME: "/config" },
                 uploads: [{ file: "/etc/caddy/Caddyfile", content: this.caddyfile, permissions: "0644" }, ...certificateUploads],

@@ -39,6 +39,10 @@ export interface ServiceContainerArgs {
     logRotation: LogRotation;
     /** Seconds a stopping container gets before SIGKILL; databases want longer. Default 30. */
     stopTimeoutSeconds?: number;
+    /** Bind mounts that need options volumes cannot give (read-only with rslave propagation). */
+    mounts?: docker.types.input.ContainerMount[];
+    /** "host" to see the host's processes (node_exporter); default the container's own. */
+    pidMode?: "host";
 }
 
 /** Labels every managed container carries, so operators can find them with `docker ps --filter`. */
@@ -74,6 +78,8 @@ export function serviceContainer(name: string, args: ServiceContainerArgs, opts:
             networksAdvanced: args.networks.map((n) => ({ name: n.name, aliases: n.aliases })),
             ports: args.ports ?? [],
             volumes: args.volumes,
+            mounts: args.mounts,
+            pidMode: args.pidMode,
             uploads: args.uploads,
             shmSize: args.shmSizeMb,
             hosts: args.hosts,

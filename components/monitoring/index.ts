@@ -1,0 +1,3 @@
+export * from "./alertmanager-config";
+export * from "./monitoring";
+export * from "./prometheus-config";
