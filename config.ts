@@ -460,6 +460,10 @@ export const KEYS = {
     }),
     alertDeadmanIntervalSeconds: key(integer(10, 3600), { default: 60, description: "How often the Watchdog pings alertDeadmanUrl." }),
     alertGroupWaitSeconds: key(integer(0, 600), { default: 30, description: "How long Alertmanager gathers alerts of a group before the first notification." }),
+    alertGroupIntervalSeconds: key(integer(10, 3600), {
+        default: 300,
+        description: "How long Alertmanager waits before telling of a change in a group already notified (a new alert in it, or its resolution).",
+    }),
     alertApiP95Milliseconds: key(integer(10, 600000), { default: 1000, description: "The API's p95 latency (over 5 min) above which ApiLatencyHigh fires when it lasts 10 min." }),
     alertPoolerWaitSeconds: key(integer(1, 600), { default: 5, description: "How long a client may wait for a PgBouncer server connection before PgBouncerClientsWaiting fires." }),
     alertDiskUsedPercent: key(integer(10, 99), { default: 80, description: "Disk use of a filesystem above which HostDiskSpaceLow fires." }),
@@ -696,6 +700,14 @@ export const RULES: readonly Rule[] = [
         check: (v) => (v.alertSmtpPassword !== undefined && v.alertSmtpUsername === "" ? "required with alertSmtpPassword (whose password it is); got nothing" : undefined),
     },
     {
+        key: "alertSmtpPassword",
+        inputs: ["alertSmtpUsername", "alertSmtpPassword"],
+        check: (v) =>
+            v.alertSmtpUsername !== "" && v.alertSmtpPassword === undefined
+                ? "required with alertSmtpUsername (the SMTP server would refuse every alert e-mail); set it with `pulumi config set --secret alertSmtpPassword ...`; got nothing"
+                : undefined,
+    },
+    {
         key: "alertEmailTo",
         inputs: ["environment", "monitoringEnabled", "alertEmailTo", "alertWebhookUrl", "alertSlackWebhookUrl"],
         check: (v) =>
@@ -913,6 +925,7 @@ function assemble<S>(stack: string, v: ConfigValues, secret: (value: string) => 
                   },
                   deadman: v.alertDeadmanUrl === undefined ? undefined : { url: secret(v.alertDeadmanUrl), intervalSeconds: v.alertDeadmanIntervalSeconds },
                   groupWaitSeconds: v.alertGroupWaitSeconds,
+                  groupIntervalSeconds: v.alertGroupIntervalSeconds,
               }
             : undefined,
         firewall: { enabled: v.firewallEnabled, adminCidrs: v.firewallAdminCidrs, cloudflareOnly: v.firewallCloudflareOnly },

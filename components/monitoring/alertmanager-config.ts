@@ -16,6 +16,7 @@ export interface AlertmanagerConfigArgs {
     /** The dead-man service pinged while the always-firing Watchdog alert is heard. */
     deadman?: { url: string; intervalSeconds: number };
     groupWaitSeconds: number;
+    groupIntervalSeconds: number;
 }
 
 /** The receiver of people, and the ones of machines. */
@@ -28,6 +29,17 @@ export const NOBODY = "nobody";
 export function hasPeopleReceiver<S>(r: Receivers<S>): boolean {
     return r.email !== undefined || r.webhookUrl !== undefined || r.slackWebhookUrl !== undefined;
 }
+
+/**
+ * Consequences silenced while their cause is firing: with Postgres down, its connections and
+ * the pool's waiting clients are no news; a stopped container is not also unhealthy or
+ * restarting; a failing probe needs no certificate warning for the same URL.
+ */
+export const INHIBIT_RULES = [
+    { source_matchers: ['alertname="PostgresDown"'], target_matchers: ['alertname=~"PostgresConnectionsHigh|PgBouncerClientsWaiting|WalArchivingFailing"'] },
+    { source_matchers: ['alertname="ContainerStopped"'], target_matchers: ['alertname=~"ContainerUnhealthy|ContainerRestarting"'], equal: ["name"] },
+    { source_matchers: ['alertname="ProbeFailing"'], target_matchers: ['alertname="TlsCertificateExpiring"'], equal: ["instance"] },
+];
 
 export function alertmanagerConfig(a: AlertmanagerConfigArgs): string {
     const r = a.receivers;
@@ -58,7 +70,7 @@ export function alertmanagerConfig(a: AlertmanagerConfigArgs): string {
             receiver: people,
             group_by: ["alertname", "severity"],
             group_wait: `${a.groupWaitSeconds}s`,
-            group_interval: "5m",
+            group_interval: `${a.groupIntervalSeconds}s`,
             repeat_interval: "4h",
             routes: [
                 // The heartbeat: only the dead-man service hears it, as often as it expects.
@@ -75,8 +87,8 @@ export function alertmanagerConfig(a: AlertmanagerConfigArgs): string {
                 { receiver: people, matchers: ['severity="warning"'], group_wait: `${Math.max(a.groupWaitSeconds, 60)}s`, repeat_interval: "24h" },
             ],
         },
-        // A critical alert of a job silences that job's warnings (Postgres down: not also "too many connections").
-        inhibit_rules: [{ source_matchers: ['severity="critical"'], target_matchers: ['severity="warning"'], equal: ["job"] }],
+        // Only what follows from the cause is silenced, never a warning about something else.
+        inhibit_rules: INHIBIT_RULES,
         receivers: [
             ...(people === PEOPLE
                 ? [

@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
 import { allowedSkip, missingError } from "../../tests/skip";
+import { buildGraph } from "../../tools/graph";
 import { alertmanagerConfig, DEADMAN, NOBODY, PEOPLE } from "./alertmanager-config";
 import { MONITORING_SERVICES, MonitoringService, memoryShares } from "./monitoring";
 import { PROMETHEUS_RULES_DIR, prometheusConfig, siteRelabel } from "./prometheus-config";
@@ -38,8 +39,36 @@ function prodPrometheusConfig(): string {
     });
 }
 
+/** prometheus.yml and the rule files exactly as the prod stack uploads them into the Prometheus container. */
+async function prodUploads(): Promise<{ file: string; content: string }[]> {
+    const graph = await buildGraph("prod");
+    const prometheus = graph.resources.find((r) => r.name === "monitoring-prometheus");
+    assert.ok(prometheus, "no monitoring-prometheus container in the prod graph");
+    return prometheus.inputs.uploads as { file: string; content: string }[];
+}
+
 describe("prometheus.yml", () => {
-    it("passes promtool check config, with every rule file it loads", { skip: allowedSkip(promtoolMissing) }, () => {
+    it("passes promtool check config as the prod stack uploads it, with every rule file it loads", { skip: allowedSkip(promtoolMissing) }, async () => {
+        if (promtoolMissing) throw missingError(promtoolMissing);
+        const uploads = await prodUploads();
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "prometheus-uploads-"));
+        try {
+            for (const u of uploads) {
+                const target = path.join(dir, u.file);
+                fs.mkdirSync(path.dirname(target), { recursive: true });
+                fs.writeFileSync(target, u.content.replaceAll(PROMETHEUS_RULES_DIR, path.join(dir, PROMETHEUS_RULES_DIR)));
+            }
+            const r = run("promtool", ["check", "config", path.join(dir, "etc/prometheus/prometheus.yml")]);
+            assert.equal(r.status, 0, r.output);
+            assert.match(r.output, new RegExp(`SUCCESS: ${uploads.length - 1} rule files found`));
+            const jobs = (parse(uploads.find((u) => u.file.endsWith("prometheus.yml"))!.content).scrape_configs as { job_name: string }[]).map((j) => j.job_name);
+            assert.deepEqual(jobs.sort(), ["alertmanager", "blackbox", "blackbox-http", "byte-runner", "caddy", "grafana", "node", "postgres", "prometheus"]);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    it("passes promtool check config with every rule file it loads", { skip: allowedSkip(promtoolMissing) }, () => {
         if (promtoolMissing) throw missingError(promtoolMissing);
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "prometheus-config-"));
         try {
@@ -81,8 +110,9 @@ describe("alertmanager.yml", () => {
         },
         deadman: { url: "https://hc-ping.com/deadman-secret", intervalSeconds: 60 },
         groupWaitSeconds: 30,
+        groupIntervalSeconds: 300,
     });
-    const none = alertmanagerConfig({ receivers: {}, groupWaitSeconds: 30 });
+    const none = alertmanagerConfig({ receivers: {}, groupWaitSeconds: 30, groupIntervalSeconds: 300 });
 
     for (const [name, text] of [
         ["every receiver", full],
@@ -120,6 +150,19 @@ describe("alertmanager.yml", () => {
         assert.equal(people.slack_configs[0].send_resolved, true);
         const deadman = config.receivers.find((r: { name: string }) => r.name === DEADMAN);
         assert.deepEqual(deadman.webhook_configs, [{ url: "https://hc-ping.com/deadman-secret", send_resolved: false }]);
+    });
+
+    it("silences only the consequences of a cause, never an unrelated warning", () => {
+        const rules = parse(full).inhibit_rules as { source_matchers: string[]; target_matchers: string[]; equal?: string[] }[];
+        for (const rule of rules) {
+            // Every rule names its cause and its consequences: no blanket "critical silences warning".
+            assert.match(rule.source_matchers.join(), /^alertname=/, JSON.stringify(rule));
+            assert.match(rule.target_matchers.join(), /^alertname=/, JSON.stringify(rule));
+        }
+        const silenced = (source: string) => rules.filter((r) => r.source_matchers.includes(`alertname="${source}"`)).map((r) => r.target_matchers.join());
+        assert.match(silenced("PostgresDown").join(), /PostgresConnectionsHigh/);
+        assert.deepEqual(silenced("ApiErrorRateHigh"), []);
+        assert.deepEqual(rules.find((r) => r.source_matchers.includes('alertname="ContainerStopped"'))?.equal, ["name"]);
     });
 
     it("without receivers, keeps alerts in Alertmanager only (nothing is sent anywhere)", () => {

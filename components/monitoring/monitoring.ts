@@ -37,6 +37,7 @@ const BLACKBOX_MODULE = "http_2xx";
 /** Connection strings as files inside their containers (secret uploads), never in the environment. */
 const POSTGRES_EXPORTER_PASSWORD_FILE = "/etc/postgres_exporter/password";
 const EXPORTER_PGBOUNCER_URL_FILE = "/opt/byte-runner/pgbouncer-url";
+const GRAFANA_ADMIN_PASSWORD_FILE = "/etc/grafana/admin-password";
 /** The blackbox exporter's one module: a 2xx over HTTPS; the chain is not checked (Origin CA and Caddy's internal CA are private), the expiry is. */
 const BLACKBOX_CONFIG = [
     "modules:",
@@ -73,6 +74,7 @@ export interface MonitoringArgs {
     receivers: Receivers<pulumi.Input<string>>;
     deadman?: { url: pulumi.Input<string>; intervalSeconds: number };
     groupWaitSeconds: number;
+    groupIntervalSeconds: number;
     networks: {
         /** Prometheus and all it scrapes; no route out. */
         monitoring: pulumi.Input<string>;
@@ -198,6 +200,7 @@ export class Monitoring extends pulumi.ComponentResource {
                         },
                         deadman: args.deadman && { url: deadmanUrl, intervalSeconds: args.deadman.intervalSeconds },
                         groupWaitSeconds: args.groupWaitSeconds,
+                        groupIntervalSeconds: args.groupIntervalSeconds,
                     }),
                 ),
         );
@@ -272,7 +275,8 @@ export class Monitoring extends pulumi.ComponentResource {
                     // Readable by the image's user (nobody); it exists only inside this container.
                     { file: POSTGRES_EXPORTER_PASSWORD_FILE, content: pulumi.secret(args.postgres.password), permissions: "0644" },
                 ],
-                healthcheck: httpHealth("postgres-exporter", "/metrics"),
+                // Its landing page: /metrics would query Postgres, and a Postgres down is PostgresDown, not an unhealthy exporter.
+                healthcheck: httpHealth("postgres-exporter", "/"),
                 limits: limits("postgres-exporter"),
                 ...common,
             },
@@ -345,9 +349,13 @@ export class Monitoring extends pulumi.ComponentResource {
                         GF_ANALYTICS_REPORTING_ENABLED: "false",
                         GF_ANALYTICS_CHECK_FOR_UPDATES: "false",
                         GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES: "false",
+                        GF_SECURITY_ADMIN_PASSWORD__FILE: GRAFANA_ADMIN_PASSWORD_FILE,
                     },
-                    secretEnv: { GF_SECURITY_ADMIN_PASSWORD: adminPassword },
-                    uploads: grafanaProvisioning().map((f) => ({ file: f.file, content: f.content, permissions: "0644" })),
+                    // The admin password from a file, not the environment (`docker inspect` shows that); readable by Grafana's user (472).
+                    uploads: [
+                        ...grafanaProvisioning().map((f) => ({ file: f.file, content: f.content, permissions: "0644" })),
+                        { file: GRAFANA_ADMIN_PASSWORD_FILE, content: pulumi.secret(adminPassword), permissions: "0644" },
+                    ],
                     volumes: [{ volumeName: grafanaData.name, containerPath: "/var/lib/grafana" }],
                     healthcheck: httpHealth("grafana", "/api/health"),
                     limits: limits("grafana"),
