@@ -6,6 +6,7 @@
 // panel's query must return data from the live Prometheus. Needs `bash tools/local-stack.sh
 // setup` first (tools/test.sh); the local stack's config shortens every `for:` to 20 s.
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
@@ -143,16 +144,26 @@ class Receiver {
         );
     }
 
+    /** What arrived, for a failure message. */
+    summary(): string {
+        return this.received
+            .map((n) => `${new Date(n.at).toISOString().slice(11, 19)} ${n.path.split("/")[1]} ${n.body.alerts.map((a) => `${a.labels.alertname}:${a.status}`).join(",")}`)
+            .join("\n");
+    }
+
     heartbeats(since: number): Notification[] {
         return this.received.filter((n) => n.at >= since && n.path.startsWith("/deadman"));
     }
 }
 
-/** Requests through Caddy (the published port on this machine) to a site by its name. */
+/** A request through Caddy (the published port on this machine) to a site by its name; asynchronous, so the receiver keeps answering meanwhile. */
 function request(host: string, urlPath: string): Promise<number> {
     return new Promise((resolve) => {
-        const r = run("curl", ["-sk", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", "--resolve", `${host}:443:127.0.0.1`, `https://${host}${urlPath}`]);
-        resolve(Number(r.stdout.trim()) || 0);
+        execFile(
+            "curl",
+            ["-sk", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", "--resolve", `${host}:443:127.0.0.1`, `https://${host}${urlPath}`],
+            (_error, stdout) => resolve(Number(String(stdout).trim()) || 0),
+        );
     });
 }
 
@@ -176,8 +187,14 @@ describe("monitoring of the local stack, end to end", { concurrency: false }, ()
         // Alertmanager keeps a log of what it told (in its volume, across restarts) and tells a
         // group again only after repeat_interval (hours): earlier runs must not hide a fault
         // from this one. A fresh VPS starts so too.
-        docker(["exec", `${PREFIX}-alertmanager`, "rm", "-f", "/alertmanager/nflog"]);
-        docker(["restart", `${PREFIX}-alertmanager`]);
+        // Alertmanager writes the log out when it stops: remove it while it is stopped.
+        const image = docker(["inspect", "-f", "{{.Config.Image}}", `${PREFIX}-alertmanager`]);
+        docker(["stop", `${PREFIX}-alertmanager`]);
+        try {
+            docker(["run", "--rm", "--entrypoint", "rm", "-v", `${PREFIX}-alertmanager:/alertmanager`, image, "-f", "/alertmanager/nflog"]);
+        } finally {
+            docker(["start", `${PREFIX}-alertmanager`]);
+        }
         await waitFor("Alertmanager healthy again", () => (docker(["inspect", "-f", "{{.State.Health.Status}}", `${PREFIX}-alertmanager`]) === "healthy" ? true : undefined), 120_000);
         const outputs = JSON.parse(pulumi(["stack", "output", "--json", "--stack", "local"]).stdout) as Record<string, string>;
         apiHost = new URL(outputs.apiUrl).host;
@@ -241,7 +258,9 @@ describe("monitoring of the local stack, end to end", { concurrency: false }, ()
             assert.equal(await request(apiHost, "/status/500"), 500);
             await sleep(150);
         }
-        const firing = await waitFor("ApiErrorRateHigh firing at the webhook", () => receiver.alert("ApiErrorRateHigh", "firing", since));
+        const firing = await waitFor(`ApiErrorRateHigh firing at the webhook after ${new Date(since).toISOString()}`, () => receiver.alert("ApiErrorRateHigh", "firing", since)).catch((error: Error) => {
+            throw new Error(`${error.message}\nreceived:\n${receiver.summary()}`);
+        });
         assert.equal(firing.body.alerts.find((a) => a.labels.alertname === "ApiErrorRateHigh")?.labels.severity, "critical");
     });
 
