@@ -106,8 +106,8 @@ describe("scripts run on the VPS, against real Postgres containers", { concurren
         for (let i = 0; i < 2; i++) {
             const r = run("bash", ["components/postgres/db-roles.sh"], { input: roles() });
             assert.equal(r.status, 0, explain(r));
-            assert.match(r.stdout, /2 role\(s\) in place/);
-            assert.ok(!(r.stdout + r.stderr).includes(APP_PW), "a password in the output");
+            assert.match(r.stdout, /2 role\(s\) each owning only its database, and monitoring role monitor in place/);
+            for (const password of [APP_PW, MONITOR_PW]) assert.ok(!(r.stdout + r.stderr).includes(password), "a password in the output");
         }
         assert.equal(sql(TARGET, "postgres", "select string_agg(datname || '=' || pg_get_userbyid(datdba), ',' order by datname) from pg_database where datname in ('app','supertokens')"), "app=app,supertokens=supertokens");
         const connect = (user: string, password: string, database: string) =>
@@ -116,6 +116,11 @@ describe("scripts run on the VPS, against real Postgres containers", { concurren
         assert.notEqual(connect("app", APP_PW, "supertokens").status, 0, "app may connect to the supertokens database");
         assert.notEqual(connect("supertokens", AUTH_PW, "app").status, 0, "supertokens may connect to the app database");
         assert.equal(sql(TARGET, "postgres", "select rolsuper or rolcreatedb or rolcreaterole from pg_roles where rolname = 'app'"), "f");
+        // The monitoring role reads statistics (pg_monitor, pg_stat_statements in postgres) and no data.
+        assert.equal(connect("monitor", MONITOR_PW, "postgres").stdout.trim(), "monitor");
+        assert.equal(sql(TARGET, "postgres", "select pg_has_role('monitor', 'pg_monitor', 'member') and not rolsuper from pg_roles where rolname = 'monitor'"), "t");
+        assert.equal(sql(TARGET, "postgres", "select count(*) from pg_extension where extname = 'pg_stat_statements'"), "1");
+        assert.notEqual(connect("monitor", MONITOR_PW, "app").status, 0, "the monitoring role may connect to the app database");
     });
 
     it("db-roles.sh refuses a weak password without touching anything", () => {
