@@ -16,7 +16,9 @@ const PREFIX = "byte-runner-local";
 const MEMORY_TARGET_MIB = 512;
 const CPU_TARGET_PERCENT = 5;
 const BYTES_PER_SAMPLE = 1.3 * 2;
-const seconds = Number(process.argv[process.argv.indexOf("--seconds") + 1] || 60);
+const secondsAt = process.argv.indexOf("--seconds");
+const seconds = secondsAt === -1 ? 60 : Number(process.argv[secondsAt + 1]);
+if (!(seconds >= 10)) throw new Error("--seconds takes a number of seconds, at least 10");
 
 function docker(args: string[]): string {
     const r = spawnSync("docker", args, { encoding: "utf8" });
@@ -75,6 +77,7 @@ async function main(): Promise<void> {
         await new Promise((resolve) => setTimeout(resolve, 5000));
     }
     const elapsed = (Date.now() - started) / 1000;
+    if (peakRss === 0) throw new Error("no memory figure was read from the containers' cgroups");
     const cpuPercent = (groups.reduce((sum, g, i) => sum + g.cpuUsage() - cpuStart[i], 0) / elapsed) * 100;
     console.log("");
 
