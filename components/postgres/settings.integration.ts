@@ -6,12 +6,12 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { allowedSkip, missingError } from "../../tests/skip";
 import { psql, psqlAsync, removeDir, scratchDir, serverBinDir, startCluster, superuserPassword } from "../migration/pg-migrate.harness";
 import { postgresCommand, postgresSettings } from "./settings";
+import { freePort } from "../../tests/free-port";
 
 const SLOW_MS = 200;
 const settings = postgresSettings(256, 20, SLOW_MS);
@@ -20,17 +20,6 @@ const missing = existsSync(postgresBinary) ? undefined : `${postgresBinary} not 
 /** time [pid] user@database client(port) app=name — what every session's line starts with. */
 const sessionPrefix = (user: string, database: string, app: string) =>
     new RegExp(`^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\.\\d{3} \\S+ \\[\\d+\\] ${user}@${database} 127\\.0\\.0\\.1\\(\\d+\\) app=${app} `);
-
-function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const server = createServer();
-        server.on("error", reject);
-        server.listen(0, "127.0.0.1", () => {
-            const address = server.address();
-            server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
-        });
-    });
-}
 
 describe("Postgres settings on a real PostgreSQL 15", { skip: allowedSkip(missing), concurrency: false }, () => {
     let dir: string;

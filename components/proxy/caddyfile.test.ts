@@ -18,6 +18,7 @@ import { after, before, describe, it } from "node:test";
 import { KEYS } from "../../config";
 import { allowedSkip, missingError } from "../../tests/skip";
 import { CADDY_METRICS_PORT, caddyfile, CaddyfileArgs } from "./caddyfile";
+import { freePort } from "../../tests/free-port";
 
 const REPO = path.resolve(__dirname, "..", "..");
 
@@ -99,17 +100,6 @@ function siteHosts(json: Adapted): string[] {
     const server = Object.values(json.apps.http.servers).find((s) => s.listen.includes(":443"));
     assert.ok(server, `no server on :443 among ${JSON.stringify(Object.values(json.apps.http.servers).map((s) => s.listen))}`);
     return server.routes.flatMap((r) => r.match?.[0]?.host ?? []).sort();
-}
-
-function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const server = http.createServer();
-        server.on("error", reject);
-        server.listen(0, "127.0.0.1", () => {
-            const { port } = server.address() as AddressInfo;
-            server.close(() => resolve(port));
-        });
-    });
 }
 
 describe("Caddyfile", { skip: allowedSkip(caddy.missing) }, () => {

@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { allowedSkip, missingError } from "../../../tests/skip";
 import { type Cluster, removeDir, scratchDir, startCluster } from "../../migration/pg-migrate.harness";
+import { freePort } from "../../../tests/free-port";
 
 const exporterScript = join(__dirname, "byte-runner-exporter.js");
 const exporterNode = process.env.BYTE_RUNNER_EXPORTER_NODE || process.execPath;
@@ -133,17 +134,6 @@ function mustRun(command: string, args: string[]): string {
     const result = spawnSync(command, args, { encoding: "utf8" });
     assert.equal(result.status, 0, `${command} ${args.join(" ")} failed: ${result.stderr}`);
     return result.stdout.trim();
-}
-
-function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const server = createServer();
-        server.on("error", reject);
-        server.listen(0, "127.0.0.1", () => {
-            const { port } = server.address() as { port: number };
-            server.close(() => resolve(port));
-        });
-    });
 }
 
 function missingForDocker(): string | undefined {
