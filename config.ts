@@ -414,7 +414,7 @@ export const KEYS = {
     // Monitoring: Prometheus, Alertmanager, exporters and Grafana on the VPS (components/monitoring)
     monitoringEnabled: key(flag(), { default: true, description: "Run the monitoring set: metrics, alert rules, Alertmanager and (with monitoringGrafanaImage) Grafana." }),
     monitoringPrometheusImage: key(text(pinnedImage), { default: "prom/prometheus:v2.42.0", description: "Prometheus image, pinned by version." }),
-    monitoringAlertmanagerImage: key(text(pinnedImage), { default: "prom/alertmanager:v0.25.0", description: "Alertmanager image, pinned by version." }),
+    monitoringAlertmanagerImage: key(text(pinnedImage), { default: "prom/alertmanager:v0.35.0", description: "Alertmanager image, pinned by version." }),
     monitoringNodeExporterImage: key(text(pinnedImage), { default: "prom/node-exporter:v1.5.0", description: "node_exporter image (the host's metrics and the backups' textfiles), pinned by version." }),
     monitoringPostgresExporterImage: key(text(pinnedImage), {
         default: "quay.io/prometheuscommunity/postgres-exporter:v0.11.1",

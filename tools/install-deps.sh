@@ -31,12 +31,13 @@ debian_packages() {
     # (end-to-end checks; the local S3 server's requests), util-linux (unshare, flock), git
     # (the workflow test's fresh clone), pgbackrest (backup tests against the local S3
     # server), openssl (that server's CA and certificate, tools/local-vps/s3.sh), prometheus
-    # and prometheus-alertmanager (promtool and amtool check the monitoring's configuration and
-    # unit-test its alert rules), pgbouncer (the monitoring exporter's tests).
+    # (promtool checks the monitoring's configuration and unit-tests its alert rules; amtool is
+    # built with Alertmanager by tools/local-vps/go-build.sh), pgbouncer (the monitoring
+    # exporter's tests).
     local packages=(
         shellcheck shfmt caddy postgresql-15 postgresql-client-15 nftables iproute2 iptables busybox-static
         docker.io openssh-server openssh-client debootstrap curl ca-certificates util-linux git
-        pgbackrest openssl prometheus prometheus-alertmanager pgbouncer
+        pgbackrest openssl prometheus pgbouncer
     )
     local missing=() pkg
     for pkg in "${packages[@]}"; do

@@ -7,6 +7,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
+import { KEYS } from "../../config";
+import { builtTool } from "../../tests/built-tool";
 import { allowedSkip, missingError } from "../../tests/skip";
 import { buildGraph } from "../../tools/graph";
 import { alertmanagerConfig, DEADMAN, NOBODY, PEOPLE } from "./alertmanager-config";
@@ -14,12 +16,21 @@ import { MONITORING_SERVICES, MonitoringService, memoryShares } from "./monitori
 import { PROMETHEUS_RULES_DIR, prometheusConfig, siteRelabel } from "./prometheus-config";
 import { ruleFiles } from "./thresholds";
 
-const missing = (tool: string) => (spawnSync(tool, ["--version"]).error ? `${tool} is not installed (Debian package ${tool === "amtool" ? "prometheus-alertmanager" : "prometheus"})` : undefined);
-const promtoolMissing = missing("promtool");
-const amtoolMissing = missing("amtool");
+const promtoolMissing = spawnSync("promtool", ["--version"]).error ? "promtool is not installed (Debian package prometheus)" : undefined;
+// amtool of the release prod pins (Debian's 0.25 would check another grammar): built from its module.
+const amtool = builtTool({
+    program: "alertmanager",
+    binary: "amtool",
+    envVar: "BYTE_RUNNER_AMTOOL",
+    image: String(KEYS.monitoringAlertmanagerImage.default),
+    imageVersion: /^prom\/alertmanager:v(\d+\.\d+)\./,
+    versionArgs: ["--version"],
+    versionPrefix: (majorMinor) => `amtool, version ${majorMinor}.`,
+});
+const amtoolMissing = amtool.missing;
 
 function run(tool: string, args: string[]): { status: number | null; output: string } {
-    const r = spawnSync(tool, args, { encoding: "utf8" });
+    const r = spawnSync(tool, args, { encoding: "utf8", env: tool === "amtool" ? amtool.env : process.env });
     return { status: r.status, output: `${r.stdout}${r.stderr}` };
 }
 

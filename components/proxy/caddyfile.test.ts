@@ -3,9 +3,9 @@
 // provisions the internal-CA config, and a Caddy run on free loopback ports serves a site,
 // writes its JSON access log on stdout (tokens removed) and per-host request metrics on
 // the plain-HTTP metrics site.
-// Which Caddy: BYTE_RUNNER_CADDY (the path of a binary named caddy), else the one
-// tools/local-vps/caddy-build.sh built (its --path), else `caddy` on PATH; its version
-// must be the image's major.minor (Debian's caddy 2.6 lacks the `metrics` global option).
+// Which Caddy: tests/built-tool.ts (BYTE_RUNNER_CADDY, else the one tools/local-vps/go-build.sh
+// built); its version must be the image's major.minor (Debian's caddy 2.6 lacks the `metrics`
+// global option).
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -19,41 +19,17 @@ import { KEYS } from "../../config";
 import { allowedSkip, missingError } from "../../tests/skip";
 import { CADDY_METRICS_PORT, caddyfile, CaddyfileArgs } from "./caddyfile";
 import { freePort } from "../../tests/free-port";
+import { builtTool } from "../../tests/built-tool";
 
-const REPO = path.resolve(__dirname, "..", "..");
-
-/** The PATH that finds the Caddy to test first, or what is missing. */
-function findCaddy(): { env: NodeJS.ProcessEnv; missing?: string } {
-    const wanted = /^caddy:(\d+\.\d+)\./.exec(String(KEYS.proxyImage.default))?.[1];
-    if (!wanted) return { env: process.env, missing: `proxyImage's default ${KEYS.proxyImage.default} names no Caddy version this test can check` };
-    let binary = process.env.BYTE_RUNNER_CADDY;
-    const how = binary ? "BYTE_RUNNER_CADDY" : "tools/local-vps/caddy-build.sh --path";
-    if (!binary) {
-        const built = spawnSync("bash", [path.join(REPO, "tools", "local-vps", "caddy-build.sh"), "--path"], { encoding: "utf8" });
-        if (built.status === 0) binary = built.stdout.trim();
-    }
-    if (binary && path.basename(binary) !== "caddy") return { env: process.env, missing: `${how} names ${binary}, which must be a file named caddy` };
-    if (binary && !isExecutable(binary)) return { env: process.env, missing: `${how} names ${binary}, which is not an executable file` };
-    const env = binary ? { ...process.env, PATH: `${path.dirname(binary)}:${process.env.PATH ?? ""}` } : process.env;
-    const version = spawnSync("caddy", ["version"], { encoding: "utf8", env });
-    const source = binary ? `${binary} (${how})` : "caddy on PATH";
-    if (version.error) return { env, missing: `no Caddy ${wanted}: ${source} cannot run (${version.error.message}); build it with bash tools/local-vps/caddy-build.sh` };
-    if (!version.stdout.startsWith(`v${wanted}.`)) {
-        return { env, missing: `${source} is ${version.stdout.trim().split(" ")[0]}, not Caddy ${wanted} as the image ${KEYS.proxyImage.default}; build it with bash tools/local-vps/caddy-build.sh or set BYTE_RUNNER_CADDY` };
-    }
-    return { env };
-}
-
-function isExecutable(file: string): boolean {
-    try {
-        fs.accessSync(file, fs.constants.X_OK);
-        return fs.statSync(file).isFile();
-    } catch {
-        return false;
-    }
-}
-
-const caddy = findCaddy();
+const caddy = builtTool({
+    program: "caddy",
+    binary: "caddy",
+    envVar: "BYTE_RUNNER_CADDY",
+    image: String(KEYS.proxyImage.default),
+    imageVersion: /^caddy:(\d+\.\d+)\./,
+    versionArgs: ["version"],
+    versionPrefix: (majorMinor) => `v${majorMinor}.`,
+});
 
 const routes = [
     { host: "staging.byte-runner.app", upstream: "frontend:3000" },

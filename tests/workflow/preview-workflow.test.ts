@@ -43,7 +43,7 @@ const stepLabel = (step: Step, index: number) => `step ${index + 1} (${step.name
 const NOT_RUN_HERE: Record<string, string> = {
     "actions/checkout": "needs GitHub (the pull request's commit); stood in for by a fresh `git clone` of this repository's HEAD",
     "actions/setup-node": "needs GitHub (Node from its tool cache); stood in for by the Node 24 binary of this repository's npm package `node`, first on PATH",
-    "actions/setup-go": "needs GitHub (Go from its tool cache); stood in for by this machine's Go (the Caddy build checks the version it needs)",
+    "actions/setup-go": "needs GitHub (Go from its tool cache); stood in for by this machine's Go (the go command refuses a module that needs a newer one)",
     "pulumi/actions": "needs GitHub and Pulumi's services (the CLI download, the state backend, the comment on the pull request); tests/e2e/preview.test.ts previews both stacks with the engine built here",
 };
 
@@ -51,7 +51,7 @@ const NOT_RUN_HERE: Record<string, string> = {
 const ON_THE_RUNNER = new Set(["bash", "sh", "sleep", "kill", "ps", "git", "ssh-keygen", "node", "npm"]);
 
 /** Programs whose package has another name. */
-const PACKAGE_OF: Record<string, string> = { promtool: "prometheus", amtool: "prometheus-alertmanager" };
+const PACKAGE_OF: Record<string, string> = { promtool: "prometheus" };
 
 /** The Debian/Ubuntu packages a run: script installs with apt-get install. */
 function aptPackages(script: string): string[] {
@@ -60,6 +60,15 @@ function aptPackages(script: string): string[] {
         packages.push(...match[1]!.split(/\s+/).filter((word) => word && !word.startsWith("-")));
     }
     return packages;
+}
+
+/** The programs a run: script builds with tools/local-vps/go-build.sh (the binaries' names, from its --path). */
+function goBuilt(script: string): string[] {
+    return [...script.matchAll(/tools\/local-vps\/go-build\.sh (\S+)/g)].flatMap((match) => {
+        const built = spawnSync("bash", [path.join(REPO, "tools", "local-vps", "go-build.sh"), match[1]!, "--path"], { encoding: "utf8" });
+        assert.equal(built.status, 0, `go-build.sh ${match[1]} --path: ${built.stderr}`);
+        return built.stdout.trim().split("\n").map((file) => path.basename(file));
+    });
 }
 
 /** The fast suite's files: what `npm test` runs, with the local modules in tests/ they share. */
@@ -99,15 +108,16 @@ describe("GitHub workflows", () => {
         const runs = Object.values(readWorkflow(PREVIEW).jobs)
             .flatMap((job) => job.steps)
             .flatMap((step) => (step.run ? [step.run] : []));
-        // Caddy of the pinned release is built from its Go module, not installed from the archive.
-        const installed = new Set([...runs.flatMap(aptPackages), ...(runs.some((r) => r.includes("tools/local-vps/caddy-build.sh")) ? ["caddy"] : [])]);
+        // Caddy and amtool of the pinned releases are built from their Go modules, not installed from the archive.
+        const installed = new Set([...runs.flatMap(aptPackages), ...runs.flatMap(goBuilt)]);
         const started = new Map<string, string>();
         for (const file of fastSuiteFiles()) {
-            for (const match of fs.readFileSync(file, "utf8").matchAll(/\b(?:spawnSync|spawn|execFileSync|execFile)\(\s*"([^"]+)"/g)) {
-                started.set(match[1]!, path.relative(REPO, file));
+            // A program started by name, or one a test finds with tests/built-tool.ts (its `binary:`).
+            for (const match of fs.readFileSync(file, "utf8").matchAll(/\b(?:spawnSync|spawn|execFileSync|execFile)\(\s*"([^"]+)"|\bbinary: "([^"]+)"/g)) {
+                started.set((match[1] ?? match[2])!, path.relative(REPO, file));
             }
         }
-        assert.ok(started.has("caddy") && started.has("shellcheck"), `expected the Caddyfile and shellcheck tests among ${[...started.keys()]}`);
+        assert.ok(started.has("caddy") && started.has("amtool") && started.has("shellcheck"), `expected the Caddyfile, alertmanager.yml and shellcheck tests among ${[...started.keys()]}`);
         const missing = [...started].filter(([program]) => !ON_THE_RUNNER.has(program) && !installed.has(PACKAGE_OF[program] ?? program));
         assert.deepEqual(missing, [], `started by the fast suite, neither on the hosted runner nor installed by preview.yml (apt-get install ${[...installed].join(" ")})`);
     });

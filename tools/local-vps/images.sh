@@ -2,12 +2,12 @@
 # Builds the local stand-in images (no registry is reachable from this machine).
 #   images.sh             build the Debian base and every image under images/
 #   images.sh NAME...     build the base and only the named images (folder names under images/)
-#   images.sh --caddy-binary   build Caddy if needed and print its path (caddy-build.sh; no Docker)
 # The base is `debootstrap --variant=minbase bookworm` from the machine's own apt mirror,
 # imported as byte-runner-local/debian:bookworm; its tarball is cached in
 # ~/.cache/byte-runner-infra/local-vps (BYTE_RUNNER_CACHE), shared by every clone.
 # Every image carries a label with the hash of its build inputs (its folder, the shared
-# files, the base image id and, for caddy, the binary) and is skipped when that hash is unchanged.
+# files, the base image id and, for caddy and alertmanager, the binaries) and is skipped when that
+# hash is unchanged.
 # Legacy builder only (DOCKER_BUILDKIT=0): no BuildKit syntax in the Dockerfiles.
 set -euo pipefail
 
@@ -30,7 +30,7 @@ declare -A IMAGE_REFS=(
     [frontend]=byte-runner-local/frontend:1-standin
     ["supertokens-standin"]=byte-runner-local/supertokens-standin:1
     [prometheus]=byte-runner-local/prometheus:2.42
-    [alertmanager]=byte-runner-local/alertmanager:0.25
+    [alertmanager]=byte-runner-local/alertmanager:0.35
     ["node-exporter"]=byte-runner-local/node-exporter:1.5
     ["postgres-exporter"]=byte-runner-local/postgres-exporter:0.11
     ["blackbox-exporter"]=byte-runner-local/blackbox-exporter:0.23
@@ -39,14 +39,15 @@ declare -A IMAGE_REFS=(
 IMAGE_ORDER=(postgres pgbouncer caddy backend frontend supertokens-standin
     prometheus alertmanager node-exporter postgres-exporter blackbox-exporter node)
 
-# Images that need a binary built on this machine (the base has no Go, and no registry serves
-# it): folder -> the script beside this one that builds it and prints its path. The binary goes
-# into a temporary build context at <folder>/bin/<its name> and into the image's build hash.
-declare -A IMAGE_BINARIES=([caddy]=caddy-build.sh)
+# Images whose binaries are built on this machine from their Go modules (the base has no Go, and
+# no registry serves them): folder -> the program's name for go-build.sh, which builds it and
+# prints the binaries' paths. They go into a temporary build context at <folder>/bin/<name>
+# and into the image's build hash.
+declare -A IMAGE_BINARIES=([caddy]=caddy [alertmanager]=alertmanager)
 
 # Tags an image folder had before (with vfs each is a full copy on disk): removed once nothing
 # uses them any more.
-RETIRED_REFS=(byte-runner-local/caddy:2.6)
+RETIRED_REFS=(byte-runner-local/caddy:2.6 byte-runner-local/alertmanager:0.25)
 
 # The bookworm mirror this machine already uses (deb822 .sources first, then one-line lists);
 # debootstrap's built-in default mirror is not reachable here.
@@ -134,15 +135,16 @@ build_base() {
 }
 
 # Hash of everything that goes into one image: its folder, the shared folder, the base image
-# and the built binary, if any (inputs_hash NAME [BINARY]).
+# and the built binaries, if any (inputs_hash NAME [BINARY...]).
 inputs_hash() {
-    local name="$1" binary="${2:-}" base_id
+    local name="$1" binary base_id
+    shift
     base_id="$(docker image inspect --format '{{.Id}}' "${BASE_IMAGE}")"
     {
         printf 'base %s\n' "${base_id}"
-        if [[ -n "${binary}" ]]; then
+        for binary in "$@"; do
             printf 'binary %s/bin/%s %s\n' "${name}" "$(basename "${binary}")" "$(sha256sum <"${binary}" | cut -d' ' -f1)"
-        fi
+        done
         cd "${IMAGES_DIR}"
         find "${name}" "${SHARED_DIR_NAME}" -type f -print0 | sort -z |
             while IFS= read -r -d '' file; do
@@ -152,30 +154,34 @@ inputs_hash() {
 }
 
 # A build context made for one build (removed on exit): the image's folder and the shared
-# folder, plus the binary at <folder>/bin/. The binary stays out of images/ (and git).
+# folder, plus the binaries at <folder>/bin/. They stay out of images/ (and git).
 STAGED_CONTEXT=""
 remove_staged_context() {
     [[ -z "${STAGED_CONTEXT}" ]] || rm -rf "${STAGED_CONTEXT}"
     STAGED_CONTEXT=""
 }
 stage_context() {
-    local name="$1" binary="$2"
+    local name="$1"
+    shift
     STAGED_CONTEXT="$(mktemp -d "$(ensure_state_dir images)/context.XXXXXX")"
     cp -a "${IMAGES_DIR}/${name}" "${IMAGES_DIR}/${SHARED_DIR_NAME}" "${STAGED_CONTEXT}/"
     mkdir -p "${STAGED_CONTEXT}/${name}/bin"
-    cp "${binary}" "${STAGED_CONTEXT}/${name}/bin/"
+    cp "$@" "${STAGED_CONTEXT}/${name}/bin/"
 }
 
 build_image() {
-    local name="$1" ref hash logfile started previous_id binary="" context="${IMAGES_DIR}"
+    local name="$1" ref hash logfile started previous_id context="${IMAGES_DIR}"
+    local -a binaries=()
     ref="${IMAGE_REFS[${name}]:-}"
     [[ -n "${ref}" ]] || die "unknown image '${name}'; known: ${IMAGE_ORDER[*]}"
     [[ -f "${IMAGES_DIR}/${name}/Dockerfile" ]] || die "missing ${IMAGES_DIR}/${name}/Dockerfile"
     if [[ -n "${IMAGE_BINARIES[${name}]:-}" ]]; then
-        binary="$(bash "${LOCAL_VPS_SCRIPT_DIR}/${IMAGE_BINARIES[${name}]}")" ||
-            die "building the binary of ${ref} failed (${IMAGE_BINARIES[${name}]})"
+        local built
+        built="$(bash "${LOCAL_VPS_SCRIPT_DIR}/go-build.sh" "${IMAGE_BINARIES[${name}]}")" ||
+            die "building the binaries of ${ref} failed (go-build.sh ${IMAGE_BINARIES[${name}]})"
+        mapfile -t binaries <<<"${built}"
     fi
-    hash="$(inputs_hash "${name}" "${binary}")"
+    hash="$(inputs_hash "${name}" "${binaries[@]}")"
     if [[ "$(image_label "${ref}")" == "${hash}" ]]; then
         log "${ref} up to date"
         return 0
@@ -183,8 +189,8 @@ build_image() {
     logfile="$(ensure_state_dir images)/build-${name}.log"
     previous_id="$(docker image inspect --format '{{.Id}}' "${ref}" 2>/dev/null || true)"
     started=${SECONDS}
-    if [[ -n "${binary}" ]]; then
-        stage_context "${name}" "${binary}"
+    if ((${#binaries[@]})); then
+        stage_context "${name}" "${binaries[@]}"
         context="${STAGED_CONTEXT}"
     fi
     log "building ${ref} (log: ${logfile})"
@@ -221,9 +227,6 @@ remove_retired_images() {
 }
 
 main() {
-    if [[ "${1:-}" == --caddy-binary ]]; then
-        exec bash "${LOCAL_VPS_SCRIPT_DIR}/caddy-build.sh"
-    fi
     trap remove_staged_context EXIT
     require_root
     docker version --format '{{.Server.Version}}' >/dev/null 2>&1 ||
