@@ -50,8 +50,12 @@ start_engine() {
     fi
 
     log "starting dockerd ${engine_flags[*]} (log: ${logfile})"
-    # setsid: the engine must outlive this shell and not get its terminal's signals.
-    setsid dockerd "${engine_flags[@]}" </dev/null >>"${logfile}" 2>&1 &
+    # setsid: the engine must outlive this shell and not get its terminal's signals; and none
+    # of this shell's descriptors (a caller's lock).
+    (
+        without_inherited_fds
+        exec setsid dockerd "${engine_flags[@]}" </dev/null >>"${logfile}" 2>&1
+    ) &
     printf '%s\n' "$!" >"${pidfile}"
 
     for _ in $(seq 1 120); do

@@ -14,6 +14,18 @@ die() {
     exit 1
 }
 
+# without_inherited_fds: closes every descriptor above 2 of this (sub)shell; call it in the
+# subshell that execs a daemon. A daemon started inside a run that holds a lock (flock around
+# tools/main.sh, a build lock) would otherwise hold that lock for its whole life and lock out
+# every later run.
+without_inherited_fds() {
+    local fd
+    for fd in /proc/self/fd/*; do
+        fd=${fd##*/}
+        if ((fd > 2)); then eval "exec ${fd}>&-" 2>/dev/null || true; fi
+    done
+}
+
 require_root() {
     [[ "$(id -u)" -eq 0 ]] || die "must run as root (installs packages and starts daemons)"
 }

@@ -225,8 +225,10 @@ start() {
             ROOT_SECRET_ACCESS_KEY=$(<"$secret_key_file")
             VGW_REGION=$S3_REGION VGW_PORT=":$S3_PORT" VGW_CERT=$server_cert VGW_KEY=$server_key
             export ROOT_ACCESS_KEY_ID ROOT_SECRET_ACCESS_KEY VGW_REGION VGW_PORT VGW_CERT VGW_KEY
-            # Without the lock files' descriptors: a server holding them would lock out every later start.
-            exec setsid "$bin" posix "$data_dir" </dev/null >>"$logfile" 2>&1 8>&- 9>&-
+            # Without the lock files' descriptors (its own and a caller's): a server holding them
+            # would lock out every later start.
+            without_inherited_fds
+            exec setsid "$bin" posix "$data_dir" </dev/null >>"$logfile" 2>&1
         ) &
         printf '%s\n' "$!" >"$pidfile"
     fi
