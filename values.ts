@@ -208,48 +208,68 @@ const CRON_FIELDS = [
     { name: "day of week", min: 0, max: 7 },
 ] as const;
 
+/** One item of a cron field: the range it covers (`*` is the field's, `n/step` runs to its end) and its step. */
+interface CronItem {
+    from: number;
+    to: number;
+    step: number;
+    /** The numbers written in it, for the range check. */
+    written: number[];
+}
+
+/** An item of a field (`*`, `n`, `a-b`, any of them `/step`), or undefined when it is none of these. */
+function cronItem(item: string, field: (typeof CRON_FIELDS)[number]): CronItem | undefined {
+    const m = /^(?:\*|(\d+)(?:-(\d+))?)(?:\/(\d+))?$/.exec(item);
+    if (!m) return undefined;
+    const [, from, to, step] = m;
+    const written = [from, to].filter((n): n is string => n !== undefined).map(Number);
+    const first = from === undefined ? field.min : Number(from);
+    const last = to !== undefined ? Number(to) : from === undefined || step !== undefined ? field.max : first;
+    return { from: first, to: last, step: step === undefined ? 1 : Number(step), written };
+}
+
+/** A schedule's fields as cron splits them. */
+function cronFields(text: string): string[] {
+    return text.trim().split(/\s+/);
+}
+
 /**
  * Why a text is not a five-field cron schedule with numbers only (`*`, `n`, `a-b`, any
  * of them `/step`, comma lists), each within its field's range, or undefined. Names
  * (mon, jan) and `@daily` are refused: one way to write a schedule, read by cron as given.
  */
 export function cronScheduleProblem(text: string): string | undefined {
-    const fields = text.trim().split(/\s+/);
+    const fields = cronFields(text);
     if (fields.length !== 5) return `${fields.length} fields (a schedule has 5: minute hour day-of-month month day-of-week)`;
     for (const [i, field] of fields.entries()) {
-        const { name, min, max } = CRON_FIELDS[i];
+        const spec = CRON_FIELDS[i];
         for (const item of field.split(",")) {
-            const m = /^(\*|(\d+)(?:-(\d+))?)(?:\/(\d+))?$/.exec(item);
-            if (!m) return `${JSON.stringify(item)} in the ${name} field (expected *, a number, a range a-b, any of them /step)`;
-            const [, , from, to, step] = m;
-            const numbers = [from, to].filter((n): n is string => n !== undefined).map(Number);
-            if (numbers.some((n) => n < min || n > max)) return `${JSON.stringify(item)} in the ${name} field (expected ${min} to ${max})`;
-            if (numbers.length === 2 && numbers[0] > numbers[1]) return `${JSON.stringify(item)} in the ${name} field (a range must go up)`;
-            if (step !== undefined && (Number(step) < 1 || Number(step) > max)) return `${JSON.stringify(item)} in the ${name} field (a step from 1 to ${max})`;
+            const parsed = cronItem(item, spec);
+            if (!parsed) return `${JSON.stringify(item)} in the ${spec.name} field (expected *, a number, a range a-b, any of them /step)`;
+            if (parsed.written.some((n) => n < spec.min || n > spec.max)) return `${JSON.stringify(item)} in the ${spec.name} field (expected ${spec.min} to ${spec.max})`;
+            if (parsed.written.length === 2 && parsed.from > parsed.to) return `${JSON.stringify(item)} in the ${spec.name} field (a range must go up)`;
+            if (parsed.step < 1 || parsed.step > spec.max) return `${JSON.stringify(item)} in the ${spec.name} field (a step from 1 to ${spec.max})`;
         }
     }
     return undefined;
 }
 
-/** The values a valid cron field matches (cronScheduleProblem must have passed). */
-function cronFieldValues(field: string, min: number, max: number): Set<number> {
+/** The values field `index` of a valid schedule matches (cronScheduleProblem must have passed). */
+function cronFieldValues(fields: string[], index: number): Set<number> {
     const values = new Set<number>();
-    for (const item of field.split(",")) {
-        const [range, step] = item.split("/");
-        const [from, to] = range === "*" ? [min, max] : range.split("-").map(Number).concat(step !== undefined && !range.includes("-") ? [max] : []);
-        for (let n = from; n <= (to ?? from); n += Number(step ?? 1)) values.add(n);
+    for (const item of fields[index].split(",")) {
+        const { from, to, step } = cronItem(item, CRON_FIELDS[index])!;
+        for (let n = from; n <= to; n += step) values.add(n);
     }
     return values;
 }
 
 /** Whether a valid cron schedule runs at the minute starting at `date` (UTC). */
 function cronMatcher(schedule: string): (date: Date) => boolean {
-    const [minute, hour, dayOfMonth, month, dayOfWeek] = schedule.trim().split(/\s+/);
-    const minutes = cronFieldValues(minute, 0, 59);
-    const hours = cronFieldValues(hour, 0, 23);
-    const days = cronFieldValues(dayOfMonth, 1, 31);
-    const months = cronFieldValues(month, 1, 12);
-    const weekdays = new Set([...cronFieldValues(dayOfWeek, 0, 7)].map((d) => d % 7));
+    const fields = cronFields(schedule);
+    const [minutes, hours, days, months] = [0, 1, 2, 3].map((index) => cronFieldValues(fields, index));
+    const weekdays = new Set([...cronFieldValues(fields, 4)].map((d) => d % 7));
+    const [, , dayOfMonth, , dayOfWeek] = fields;
     // Vixie cron: when both day fields are restricted, either one matching is enough.
     const eitherDay = dayOfMonth !== "*" && dayOfWeek !== "*";
     return (d) => {

@@ -150,6 +150,7 @@ describe("the longest gap of cron schedules (how late a backup may be)", () => {
         assert.equal(hours("17 3 * * 0"), 168);
         assert.equal(hours("17 3 * * 1-6"), 48); // Saturday to Monday
         assert.equal(hours("0 */6 * * *"), 6);
+        assert.equal(hours("0 3/12 * * *"), 12); // n/step runs from n to the end of the field
         assert.equal(hours("*/5 * * * *"), 5 / 60);
         assert.equal(hours("0 12 * * 1,3"), 120); // Wednesday to Monday
         assert.equal(hours("0 0 1 * *"), 31 * 24);
