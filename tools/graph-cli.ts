@@ -1,10 +1,16 @@
 // npm run graph -- <stack>: the stack's whole resource graph as JSON, offline.
-import { buildGraph, printable } from "./graph";
+// npm run graph -- --secrets-to-fill <stack>: the secret keys its settings call for that its
+// committed file does not hold, one per line (tools/preview.sh sets placeholders for them).
+import { buildGraph, committedConfig, printable } from "./graph";
 
 async function main(): Promise<void> {
+    if (process.argv[2] === "--secrets-to-fill" && process.argv[3]) {
+        for (const key of committedConfig(process.argv[3]).filled) process.stdout.write(`${key}\n`);
+        return;
+    }
     const stack = process.argv[2];
     if (!stack) {
-        process.stderr.write("usage: npm run graph -- <stack>   (e.g. staging, prod)\n");
+        process.stderr.write("usage: npm run graph -- <stack>   (e.g. staging, prod)\n       npm run graph -- --secrets-to-fill <stack>\n");
         process.exit(2);
     }
     const graph = await buildGraph(stack);

@@ -52,8 +52,8 @@ export interface StackConfigInput {
 /** A complete private key (config refuses anything less), made afresh per process: it logs in nowhere. */
 export const PLACEHOLDER_SSH_KEY = crypto.generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem" }).toString();
 
-/** A stack's committed config, with each `secure:` value replaced by a placeholder. */
-export function committedConfig(stack: string): StackConfigInput {
+/** A stack's committed config, with each `secure:` value replaced by a placeholder, and the secrets it calls for (secretsToFill) added as placeholders. */
+export function committedConfig(stack: string): StackConfigInput & { filled: string[] } {
     const file = path.join(REPO, `Pulumi.${stack}.yaml`);
     if (!fs.existsSync(file)) throw new Error(`no stack file Pulumi.${stack}.yaml`);
     const doc = (parseYaml(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
@@ -74,15 +74,26 @@ export function committedConfig(stack: string): StackConfigInput {
         values["hostSshPrivateKey"] = PLACEHOLDER_SSH_KEY;
         secretKeys.push("hostSshPrivateKey");
     }
-    const placeholders = [
-        ...(values["backupOffsiteEndpoint"] ? ["backupOffsiteAccessKeyId", "backupOffsiteSecretAccessKey"] : []),
-        ...(values["alertSmtpUsername"] ? ["alertSmtpPassword"] : []),
-    ];
-    for (const key of placeholders.filter((name) => !(name in values))) {
+    const filled = secretsToFill(values);
+    for (const key of filled) {
         values[key] = `placeholder-${key}`;
         secretKeys.push(key);
     }
-    return { values, secretKeys };
+    return { values, secretKeys, filled };
+}
+
+/**
+ * The secrets a committed stack's settings call for that its file cannot hold until a team
+ * sets its own (an offsite store needs its keys; an SMTP user its password). The offline graph
+ * and tools/preview.sh (through `npm run graph -- --secrets-to-fill <stack>`) fill them with
+ * placeholders.
+ */
+export function secretsToFill(values: Record<string, string>): string[] {
+    const needed = [
+        ...(values["backupOffsiteEndpoint"] ? ["backupOffsiteAccessKeyId", "backupOffsiteSecretAccessKey"] : []),
+        ...(values["alertSmtpUsername"] ? ["alertSmtpPassword"] : []),
+    ];
+    return needed.filter((key) => !(key in values));
 }
 
 const SECRET_SIG_KEY = rpc.specialSigKey as string;

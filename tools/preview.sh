@@ -41,12 +41,10 @@ fi
 pulumi config set --stack "$stack" --config-file "$config" --secret hostSshPrivateKey <"$work/placeholder_ed25519"
 printf 'placeholder%s' "$(printf '0%.0s' $(seq 1 32))" |
     pulumi config set --stack "$stack" --config-file "$config" --secret cloudflare:apiToken
-placeholders=()
-if grep -q '^ *byte-runner-infra:backupOffsiteEndpoint:' "$config"; then
-    placeholders+=(backupOffsiteAccessKeyId backupOffsiteSecretAccessKey)
-fi
-if grep -q '^ *byte-runner-infra:alertSmtpUsername:' "$config"; then placeholders+=(alertSmtpPassword); fi
-for key in "${placeholders[@]}"; do
+# The secrets the stack's settings call for (an offsite store's keys, an SMTP password): the
+# offline graph's list (tools/graph.ts secretsToFill).
+placeholders=$(node --import tsx tools/graph-cli.ts --secrets-to-fill "$stack")
+for key in $placeholders; do
     printf 'placeholder-%s' "$key" | pulumi config set --stack "$stack" --config-file "$config" --secret "$key"
 done
 
