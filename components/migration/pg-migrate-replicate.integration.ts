@@ -136,6 +136,8 @@ describe("pg-migrate MODE=replicate on real PostgreSQL 15", { concurrency: false
             target.psql("app", "ALTER SUBSCRIPTION pg_migrate ENABLE");
             await sleep(2000);
 
+            // A row written with an explicit id beyond its sequence: the target's sequence must pass it.
+            source.psql("app", "INSERT INTO public.live_writes (id, value) SELECT last_value + 100000, 0 FROM public.live_writes_id_seq");
             const cutover = await runPgMigrate(["cutover"], env());
             assert.equal(cutover.status, 0, cutover.stdout + cutover.stderr);
             writer.switchTo(targetWriter());
