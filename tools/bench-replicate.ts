@@ -15,7 +15,7 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
-import { LIVE_TABLE_SQL, LiveWriter, lostWrites, type WriterReport, type WriterTarget } from "../components/migration/live-writer";
+import { addLiveWriterTable, LiveWriter, lostWrites, type WriterReport, type WriterTarget } from "../components/migration/live-writer";
 import {
     type Cluster,
     createAppDatabase,
@@ -96,9 +96,7 @@ async function main(): Promise<void> {
             if (size >= sizeMb) break;
         }
         src.psql("app", "ALTER TABLE public.audit_log REPLICA IDENTITY FULL");
-        src.psql("app", LIVE_TABLE_SQL);
-        src.psql("postgres", `CREATE ROLE ${writerRole} LOGIN PASSWORD '${writerPassword}'`);
-        src.psql("app", `GRANT USAGE ON SCHEMA public TO ${writerRole}; GRANT ALL ON public.live_writes, public.live_writes_id_seq TO ${writerRole}`);
+        addLiveWriterTable(src, writerRole, writerPassword);
         src.psql("app", "VACUUM ANALYZE");
         createAppDatabase(tgt, appRole, appPassword);
         tgt.psql("postgres", `CREATE DATABASE dumped OWNER ${appRole}`);

@@ -20,6 +20,13 @@ export const LIVE_TABLE_SQL = `CREATE TABLE public.live_writes (
     written_at timestamptz NOT NULL DEFAULT clock_timestamp()
 )`;
 
+/** The writer's table in the source's app database, and its role (LOGIN, DML on that table only). */
+export function addLiveWriterTable(source: { psql(database: string, sql: string): string }, role: string, password: string): void {
+    source.psql("app", LIVE_TABLE_SQL);
+    source.psql("postgres", `CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
+    source.psql("app", `GRANT USAGE ON SCHEMA public TO ${role}; GRANT ALL ON public.live_writes, public.live_writes_id_seq TO ${role}`);
+}
+
 type Kind = "insert" | "update" | "delete";
 
 export interface WriterReport {

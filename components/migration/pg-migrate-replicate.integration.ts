@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { LIVE_TABLE_SQL, LiveWriter, lostWrites, type WriterTarget } from "./live-writer";
+import { addLiveWriterTable, LiveWriter, lostWrites, type WriterTarget } from "./live-writer";
 import {
     type Cluster,
     psql,
@@ -55,9 +55,7 @@ describe("pg-migrate MODE=replicate on real PostgreSQL 15", { concurrency: false
         source = restartWithConfig(startCluster(join(root, "source")), ["wal_level = logical", "max_slot_wal_keep_size = 1GB"]);
         target = startCluster(join(root, "target"));
         loadSupabaseFixture(source, eventRows);
-        source.psql("app", LIVE_TABLE_SQL);
-        source.psql("postgres", `CREATE ROLE ${writerRole} LOGIN PASSWORD '${writerPassword}'`);
-        source.psql("app", `GRANT USAGE ON SCHEMA public TO ${writerRole}; GRANT ALL ON public.live_writes, public.live_writes_id_seq TO ${writerRole}`);
+        addLiveWriterTable(source, writerRole, writerPassword);
         createAppDatabase(target, appRole, appRolePassword);
     });
 
