@@ -88,6 +88,33 @@ describe("pg-migrate MODE=replicate on real PostgreSQL 15", { concurrency: false
         assert.equal(source.psql("app", "SELECT count(*) FROM public.events"), String(eventRows), "the source lost nothing");
     });
 
+    test("a slot that lost its WAL (max_slot_wal_keep_size passed) is reported with what to do, and abort cleans up", async () => {
+        const synced = await runPgMigrate(["sync"], env());
+        assert.equal(synced.status, 0, synced.stdout + synced.stderr);
+        // The subscriber stops confirming while the source writes more WAL than the slot may keep.
+        target.psql("app", "ALTER SUBSCRIPTION pg_migrate DISABLE");
+        source.psql("postgres", "ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'");
+        source.psql("postgres", "SELECT pg_reload_conf()");
+        source.psql("postgres", "CREATE TABLE wal_filler AS SELECT g, md5(g::text) AS m FROM generate_series(1, 600000) AS g");
+        source.psql("postgres", "SELECT pg_switch_wal(); CHECKPOINT; SELECT pg_switch_wal(); CHECKPOINT");
+        await waitFor(() => source.psql("app", "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'pg_migrate'") === "lost");
+        const status = await runPgMigrate(["status"], env({ METRICS_DIR: root }));
+        assert.equal(status.status, 1, status.stdout + status.stderr);
+        assert.match(status.stdout, /slot +lost/);
+        assert.match(status.stderr, /the replication slot pg_migrate on the source is LOST: .* Run abort .*raise max_slot_wal_keep_size/);
+        assert.match(readFileSync(join(root, "pg_migrate_replication.prom"), "utf8"), /^pg_migrate_slot_lost 1$/m);
+        const cutover = await runPgMigrate(["cutover"], env());
+        assert.equal(cutover.status, 1, cutover.stderr);
+        assert.match(cutover.stderr, /is LOST/);
+        assert.doesNotMatch(cutover.stdout, /freeze start/);
+        const abort = await runPgMigrate(["abort"], env());
+        assert.equal(abort.status, 0, abort.stdout + abort.stderr);
+        assert.equal(sourceReplicationObjects(), "0 slots, supabase_realtime");
+        source.psql("postgres", "DROP TABLE wal_filler");
+        source.psql("postgres", "ALTER SYSTEM RESET max_slot_wal_keep_size");
+        source.psql("postgres", "SELECT pg_reload_conf()");
+    });
+
     test("sync, faults, status, cutover under a live writer: no acknowledged write lost, sequences ahead, verify passes", async () => {
         const writer = new LiveWriter(sourceWriter());
         writer.start();
