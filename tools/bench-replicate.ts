@@ -10,7 +10,8 @@
 // acknowledged writes whose effect is not on the target. Prints both and the targets
 // (freeze <= 10 s for replicate, 0 lost writes) as met or not met.
 //   npm run bench:replicate -- [--size-mb 1024] [--keep]
-// Not run in CI: it takes minutes and GBs of disk (about 4x the size).
+// Not run in CI: it takes minutes and GBs of disk (about 5x the size: both clusters, the
+// dump, the WAL).
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -121,6 +122,9 @@ async function main(): Promise<void> {
         writer.switchTo(targetWriter("app"));
         await sleep(3000);
         const replicate = outcome(await writer.stop(), tgt, "app", stdout);
+        // Printed at once: a dump run that fails (e.g. a full disk) must not lose it.
+        const replicateLine = `  replicate: freeze ${replicate.freezeS.toFixed(1)} s (longest gap between acknowledged writes), ${replicate.lost} lost of ${replicate.acknowledged} acknowledged, ${replicate.refused} refused visibly`;
+        log(replicateLine.trim());
         // The source writable again for the dump run: abort after a cutover only unfreezes.
         await pgMigrateStep(["abort"], env("app", { MODE: "replicate" }));
 
@@ -143,7 +147,7 @@ async function main(): Promise<void> {
         const size = src.psql("app", "SELECT pg_size_pretty(pg_database_size('app'))");
         const verdict = (met: boolean) => (met ? "met" : "NOT met");
         console.log(`\nbench:replicate, source ${size} (asked for ${sizeMb} MB)`);
-        console.log(`  replicate: freeze ${replicate.freezeS.toFixed(1)} s (longest gap between acknowledged writes), ${replicate.lost} lost of ${replicate.acknowledged} acknowledged, ${replicate.refused} refused visibly`);
+        console.log(replicateLine);
         for (const line of replicate.reportLines) console.log(`    ${line}`);
         console.log(`  dump:      freeze ${dump.freezeS.toFixed(1)} s (dump + restore + verify took ${dumpSteps.toFixed(1)} s), ${dump.lost} lost of ${dump.acknowledged} acknowledged, ${dump.refused} refused visibly`);
         console.log(`  target: replicate's freeze <= ${FREEZE_TARGET_S} s: ${verdict(replicate.freezeS <= FREEZE_TARGET_S)}`);
