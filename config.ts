@@ -231,6 +231,8 @@ export const ENVIRONMENTS = ["prod", "staging", "local"] as const;
 export const TLS_MODES = ["origin-ca", "acme", "internal"] as const;
 export const DNS_TARGETS = ["legacy", "vps"] as const;
 export const MIGRATION_RLS = ["disable", "keep-rewritten"] as const;
+export const MIGRATION_MODES = ["dump", "replicate"] as const;
+export const MIGRATION_PHASES = ["sync", "cutover", "abort"] as const;
 export type Environment = (typeof ENVIRONMENTS)[number];
 export type TlsMode = (typeof TLS_MODES)[number];
 export type DnsTarget = (typeof DNS_TARGETS)[number];
@@ -493,6 +495,24 @@ export const KEYS = {
         default: "disable",
         description: "Row level security of migrated tables: disable (the app is the only client) or keep-rewritten (policies kept, auth.* rewritten).",
     }),
+    migrationMode: key(oneOf(MIGRATION_MODES), {
+        default: "dump",
+        description:
+            "dump: dump -> restore -> verify with writes stopped throughout (minutes per GB). replicate: logical replication while the app keeps writing, writes stopped only for the cutover's seconds; run in phases (migrationPhase).",
+    }),
+    migrationPhase: key(oneOf(MIGRATION_PHASES), {
+        default: "sync",
+        description:
+            "migrationMode replicate only: sync (schema, publication, subscription, wait for the copy), then cutover (freeze, catch up, sequences, verify, drop the replication: what opens prod's DNS), or abort (drop the replication, make the source writable, put the target back).",
+    }),
+    migrationFreezeRoles: key(text(orEmpty(pattern(/^[A-Za-z_][A-Za-z0-9_]*(,[A-Za-z_][A-Za-z0-9_]*)*$/, "comma-separated role names"))), {
+        default: "",
+        description: "migrationPhase cutover: every role the app writes to Supabase as (e.g. authenticator,postgres); made read-only there for the freeze and after it.",
+    }),
+    migrationCutoverMaxLagBytes: key(integer(0, 1073741824), {
+        default: 16777216,
+        description: "The cutover is refused while the replication lag is above this many bytes (the freeze would last while it catches up).",
+    }),
     migrationForce: key(flag(), {
         default: false,
         description:
@@ -669,6 +689,30 @@ export const RULES: readonly Rule[] = [
             if (v.proxyTlsMode === "acme" && v.dnsZoneId !== "" && v.dnsProxied) return "acme needs dnsProxied: false (the ACME challenge must reach Caddy directly); use origin-ca for proxied records";
             return undefined;
         },
+    },
+    {
+        key: "migrationPhase",
+        inputs: ["migrationMode", "migrationPhase"],
+        check: (v) =>
+            v.migrationMode === "dump" && v.migrationPhase !== "sync"
+                ? `expected sync (the default) with migrationMode dump, which has no phases; set migrationMode replicate for ${v.migrationPhase}; got "${v.migrationPhase}"`
+                : undefined,
+    },
+    {
+        key: "migrationFreezeRoles",
+        inputs: ["migrationMode", "migrationPhase", "migrationFreezeRoles"],
+        check: (v) =>
+            v.migrationMode === "replicate" && v.migrationPhase === "cutover" && v.migrationFreezeRoles === ""
+                ? "required with migrationPhase cutover: the roles the app writes to Supabase as, made read-only for the freeze; got nothing"
+                : undefined,
+    },
+    {
+        key: "dnsTarget",
+        inputs: ["environment", "dnsTarget", "migrationRunId", "migrationMode", "migrationPhase", "dnsAllowUnverifiedCutover"],
+        check: (v) =>
+            v.environment === "prod" && v.dnsTarget === "vps" && v.migrationRunId !== "" && v.migrationMode === "replicate" && v.migrationPhase !== "cutover" && !v.dnsAllowUnverifiedCutover
+                ? `expected legacy until the replicate migration's cutover has been verified in this stack (migrationPhase cutover), or dnsAllowUnverifiedCutover: true; got "vps" with migrationPhase ${v.migrationPhase}`
+                : undefined,
     },
     {
         key: "migrationForce",
@@ -940,6 +984,10 @@ function assemble<S>(stack: string, v: ConfigValues, secret: (value: string) => 
                       jobs: v.migrationJobs,
                       rls: v.migrationRls,
                       force: v.migrationForce,
+                      mode: v.migrationMode,
+                      phase: v.migrationPhase,
+                      freezeRoles: v.migrationFreezeRoles,
+                      cutoverMaxLagBytes: v.migrationCutoverMaxLagBytes,
                   },
     };
 }

@@ -150,9 +150,11 @@ backup.schedule(
     [backend, supertokens, pooler].map((service) => ({ name: service.containerName, container: service.container })),
 );
 
-// 6. Migration day: Supabase -> this Postgres (dump -> restore -> verify), once per migrationRunId,
-//    with the backend stopped from restore to verify; with migrationAuthSourceDatabaseUrl the
-//    SuperTokens core's data follows in its own chain.
+// 6. Migration day: Supabase -> this Postgres, once per migrationRunId. migrationMode dump:
+//    dump -> restore -> verify, the backend stopped from restore to verify. replicate: the
+//    phases of migrationPhase (sync, then cutover; or abort), the backend stopped from sync to
+//    cutover. With migrationAuthSourceDatabaseUrl the SuperTokens core's data follows in its
+//    own chain (always by dump: it is an export, not a live database).
 const migration =
     cfg.migration &&
     new Migration(

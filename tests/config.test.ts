@@ -110,6 +110,11 @@ const cases: [string, Mutation[], string[]][] = [
     ["Origin CA without a zone", [set("dnsZoneId", "")], [`${K}proxyTlsMode (stack staging): origin-ca needs dnsZoneId (the certificate is issued for the zone); set dnsZoneId or use acme or internal`]],
     ["Cloudflare-only firewall with records not proxied", [set("dnsProxied", "false"), set("proxyTlsMode", "acme")], [`${K}firewallCloudflareOnly (stack staging): expected false while dnsProxied is false (visitors would come straight to the VPS and be dropped), got true`]],
     ["forced restore after the cutover", [set("dnsTarget", "vps"), set("migrationRunId", "r2"), set("migrationForce", "true"), setSecret("migrationSourceDatabaseUrl", "postgresql://postgres.ref:pw@pooler.supabase.com:5432/postgres")], [`${K}migrationForce (stack staging): expected false while dnsTarget is vps: a forced restore would replace the live database; got true`]],
+    ["unknown migration mode", [set("migrationMode", "logical")], [`${K}migrationMode (stack staging): expected one of dump, replicate, got "logical"`]],
+    ["a migration phase in dump mode", [set("migrationPhase", "cutover")], [`${K}migrationPhase (stack staging): expected sync (the default) with migrationMode dump, which has no phases; set migrationMode replicate for cutover; got "cutover"`]],
+    ["a cutover that freezes nobody", [set("migrationMode", "replicate"), set("migrationPhase", "cutover")], [`${K}migrationFreezeRoles (stack staging): required with migrationPhase cutover: the roles the app writes to Supabase as, made read-only for the freeze; got nothing`]],
+    ["freeze roles that are no role names", [set("migrationFreezeRoles", "authenticator, postgres")], [`${K}migrationFreezeRoles (stack staging): expected comma-separated role names, got "authenticator, postgres"`]],
+    ["a cutover lag threshold above 1 GiB", [set("migrationCutoverMaxLagBytes", "2147483648")], [`${K}migrationCutoverMaxLagBytes (stack staging): expected an integer from 0 to 1073741824, got 2147483648`]],
     ["migration without a source", [set("migrationRunId", "2026-12-01")], [`${K}migrationSourceDatabaseUrl (stack staging): required when migrationRunId is set; set it with \`pulumi config set --secret migrationSourceDatabaseUrl ...\``]],
     ["migration source in plain text", [set("migrationRunId", "r1"), set("migrationSourceDatabaseUrl", "postgresql://postgres:pw@db.example.supabase.co:5432/postgres")], [`${K}migrationSourceDatabaseUrl (stack staging): expected a secret, got a plain value (set it with \`pulumi config set --secret migrationSourceDatabaseUrl ...\`)`]],
     ["SuperTokens source in plain text", [set("migrationRunId", "r1"), setSecret("migrationSourceDatabaseUrl", "postgresql://postgres.ref:pw@pooler.supabase.com:5432/postgres"), set("migrationAuthSourceDatabaseUrl", "postgresql://st:pw@10.0.0.9:5432/export")], [`${K}migrationAuthSourceDatabaseUrl (stack staging): expected a secret, got a plain value (set it with \`pulumi config set --secret migrationAuthSourceDatabaseUrl ...\`)`]],
@@ -170,6 +175,30 @@ describe("config validation", () => {
                 ),
         );
         prod.values["dnsAllowUnverifiedCutover"] = "true";
+        assert.doesNotThrow(() => parseConfig(prod.values, new Set(prod.secretKeys), "prod"));
+    });
+
+    it("with migrationMode replicate, opens prod's DNS only in the cutover phase (whose verified cutover the records wait for)", () => {
+        const prod = committedConfig("prod");
+        Object.assign(prod.values, {
+            dnsTarget: "vps",
+            migrationRunId: "r1",
+            migrationMode: "replicate",
+            migrationSourceDatabaseUrl: "postgresql://postgres:pw@db.ref.supabase.co:5432/postgres",
+            migrationFreezeRoles: "authenticator",
+        });
+        prod.secretKeys.push("migrationSourceDatabaseUrl");
+        for (const phase of ["sync", "abort"]) {
+            prod.values["migrationPhase"] = phase;
+            assert.throws(
+                () => parseConfig(prod.values, new Set(prod.secretKeys), "prod"),
+                (e: ConfigError) =>
+                    e.problems.length === 1 &&
+                    e.problems[0] ===
+                        `${K}dnsTarget (stack prod): expected legacy until the replicate migration's cutover has been verified in this stack (migrationPhase cutover), or dnsAllowUnverifiedCutover: true; got "vps" with migrationPhase ${phase}`,
+            );
+        }
+        prod.values["migrationPhase"] = "cutover";
         assert.doesNotThrow(() => parseConfig(prod.values, new Set(prod.secretKeys), "prod"));
     });
 

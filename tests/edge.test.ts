@@ -77,6 +77,26 @@ describe("prod cutover gate", () => {
         assert.ok(!JSON.stringify(g.resources.map((r) => r.inputs)).includes("supabase-secret-pw"));
     });
 
+    it("with migrationMode replicate: sync runs alone, cutover follows it and is what the records wait for, abort replaces both", async () => {
+        const replicate = { ...MIGRATION, "migrationMode": "replicate", "migrationFreezeRoles": "authenticator,postgres" };
+        const steps = (graph: Graph) => graph.resources.filter((r) => r.name.startsWith("migration-") && !r.name.includes("-upload-")).map((r) => r.name).sort();
+        const sync = await buildGraph("prod", withValues("prod", { ...replicate, "migrationPhase": "sync" }, SOURCE));
+        assert.deepEqual(steps(sync), ["migration-sync"]);
+        const cutover = await buildGraph("prod", withValues("prod", { ...replicate, "migrationPhase": "cutover", "dnsTarget": "vps" }, SOURCE));
+        assert.deepEqual(steps(cutover), ["migration-cutover", "migration-sync"]);
+        const step = (graph: Graph, name: string) => graph.resources.find((r) => r.name === name);
+        assert.ok(step(cutover, "migration-cutover")?.dependsOn.includes("migration-sync"));
+        // Same run id: the sync that ran in the sync phase is kept, not run again.
+        assert.deepEqual(step(cutover, "migration-sync")?.inputs.triggers, ["2026-12-01"]);
+        const stdin = String(step(cutover, "migration-cutover")?.revealed.stdin);
+        for (const line of [/^MODE=replicate$/m, /^FREEZE_ROLES=authenticator,postgres$/m, /^CUTOVER_MAX_LAG_BYTES=16777216$/m, /^SERVICE=byte-runner-prod-backend$/m]) assert.match(stdin, line);
+        assert.equal(step(cutover, "migration-cutover")?.inputs.stdin, SECRET);
+        for (const r of cutover.resources.filter((x) => x.type === DNS_RECORD)) assert.ok(r.dependsOn.includes("migration-cutover"), `${r.name} does not wait for the cutover`);
+        const abort = await buildGraph("prod", withValues("prod", { ...replicate, "migrationPhase": "abort" }, SOURCE));
+        assert.deepEqual(steps(abort), ["migration-abort"]);
+        for (const graph of [sync, cutover, abort]) for (const name of steps(graph)) assert.equal(step(graph, name)?.inputs.delete, undefined, `${name} must never delete anything`);
+    });
+
     it("with the SuperTokens source set, the auth data gets its own chain and the records wait for both verifies", async () => {
         const auth = { "migrationAuthSourceDatabaseUrl": "postgresql://st:supertokens-secret-pw@10.0.0.9:5432/supertokens_export" };
         const g = await buildGraph("prod", withValues("prod", { ...MIGRATION, "dnsTarget": "vps" }, { ...SOURCE, ...auth }));

@@ -76,8 +76,8 @@ function migrationSettings(c: StackConfig<string>, chain: "app" | "auth"): strin
         jobs: m.jobs,
     };
     return chain === "app"
-        ? stepSettings({ ...common, chain, service: "byte-runner-staging-backend", sourceDatabaseUrl: m.sourceDatabaseUrl, targetDatabaseUrl: target("app"), role: "app", schemas: m.schemas, rls: m.rls, force: m.force, replaceIfEmpty: "" })
-        : stepSettings({ ...common, chain, service: "byte-runner-staging-supertokens", sourceDatabaseUrl: m.authSourceDatabaseUrl ?? "", targetDatabaseUrl: target("supertokens"), role: "supertokens", schemas: "public", rls: "disable", force: false, replaceIfEmpty: "public.all_auth_recipe_users" });
+        ? stepSettings({ ...common, chain, service: "byte-runner-staging-backend", sourceDatabaseUrl: m.sourceDatabaseUrl, targetDatabaseUrl: target("app"), role: "app", schemas: m.schemas, rls: m.rls, force: m.force, replaceIfEmpty: "", mode: m.mode, freezeRoles: m.freezeRoles, cutoverMaxLagBytes: m.cutoverMaxLagBytes })
+        : stepSettings({ ...common, chain, service: "byte-runner-staging-supertokens", sourceDatabaseUrl: m.authSourceDatabaseUrl ?? "", targetDatabaseUrl: target("supertokens"), role: "supertokens", schemas: "public", rls: "disable", force: false, replaceIfEmpty: "public.all_auth_recipe_users", mode: "dump", freezeRoles: "", cutoverMaxLagBytes: m.cutoverMaxLagBytes });
 }
 
 interface Setting {
@@ -280,6 +280,46 @@ const TABLE: Setting[] = [
             ["false", true],
             ["yes", false],
             ["", false],
+        ],
+    },
+    {
+        configKey: "migrationMode",
+        script: "migration",
+        setting: "MODE",
+        rows: [
+            ["dump", true],
+            ["replicate", true],
+            ["logical", false],
+            ["Dump", false],
+            ["", false],
+        ],
+    },
+    {
+        configKey: "migrationFreezeRoles",
+        script: "migration",
+        setting: "FREEZE_ROLES",
+        rows: [
+            ["", true],
+            ["authenticator", true],
+            ["authenticator,postgres", true],
+            ["_app2", true],
+            ["authenticator,", false],
+            ["a b", false],
+            ["2fa", false],
+            ["x;drop", false],
+        ],
+    },
+    {
+        configKey: "migrationCutoverMaxLagBytes",
+        script: "migration",
+        setting: "CUTOVER_MAX_LAG_BYTES",
+        rows: [
+            ["0", true],
+            ["16777216", true],
+            ["1073741824", true],
+            ["1073741825", false],
+            ["-1", false],
+            ["16MB", false],
         ],
     },
     {

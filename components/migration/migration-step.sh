@@ -20,7 +20,11 @@
 #   service stays stopped so that the next `pulumi up` retries verify on quiet data; the
 #   message says how to start it by hand.
 #
-# Usage: migration-step.sh dump|restore|verify|--check-settings < settings
+# - replicate (MODE=replicate): sync stops it (its database is replaced by the schema and
+#   then written by the subscription); a sync refused before it changed anything (exit 2
+#   or 3) starts it again. cutover starts it once it has succeeded; abort always does.
+#
+# Usage: migration-step.sh dump|restore|verify|sync|cutover|abort|--check-settings < settings
 #   --check-settings  only read and check the settings (pg-migrate's too, by pg-migrate
 #                     check-settings); touch no container, file or database (exit 0 or 2)
 # Settings (KEY=VALUE lines on stdin, all required; components/shared/settings.sh):
@@ -34,6 +38,7 @@
 #   INTERNAL_NETWORK  Docker network that reaches the new Postgres
 #   SERVICE           the container using the target database; empty: none
 #   SOURCE_DATABASE_URL TARGET_DATABASE_URL APP_ROLE OWNER SCHEMAS JOBS RLS FORCE
+#   MODE FREEZE_ROLES CUTOVER_MAX_LAG_BYTES
 #   REPLACE_IF_EMPTY  pg-migrate's own settings (pg-migrate --help), handed to it as its
 #                     environment; the two URLs are secrets
 # Exit status: 0 done, 1 failure (the step's own, or pg-migrate's), 2 bad settings.
@@ -47,15 +52,15 @@ die() {
     exit 1
 }
 
-readonly PG_MIGRATE_KEYS=(SOURCE_DATABASE_URL TARGET_DATABASE_URL APP_ROLE OWNER SCHEMAS JOBS RLS FORCE REPLACE_IF_EMPTY)
+readonly PG_MIGRATE_KEYS=(SOURCE_DATABASE_URL TARGET_DATABASE_URL APP_ROLE OWNER SCHEMAS JOBS RLS FORCE REPLACE_IF_EMPTY MODE FREEZE_ROLES CUTOVER_MAX_LAG_BYTES)
 readonly DOCKER_NAME='^[A-Za-z0-9][A-Za-z0-9_.-]*$'
 
 step=${1-}
 case $step in
-    dump | restore | verify) ;;
+    dump | restore | verify | sync | cutover | abort) ;;
     --check-settings) SETTINGS_CHECK_ONLY=1 ;;
     *)
-        printf 'migration-step: unknown step %s (dump, restore, verify or --check-settings; settings come on stdin)\n' "'$step'" >&2
+        printf 'migration-step: unknown step %s (dump, restore, verify, sync, cutover, abort or --check-settings; settings come on stdin)\n' "'$step'" >&2
         exit 2
         ;;
 esac
@@ -125,6 +130,12 @@ cleanup() {
             start_service || status=1
         fi
     fi
+    # replicate: the service stays stopped from sync (its database is being replicated into)
+    # until cutover has succeeded, or abort has put its database back.
+    if [[ ($step == cutover && $tool_status == 0) || $step == abort || ($step == sync && $service_stopped == 1 && $tool_status =~ ^[23]$) ]] &&
+        [[ -n $service ]] && docker container inspect "$service" >/dev/null 2>&1; then
+        start_service || status=1
+    fi
     if [[ $step == verify && -n $service ]] && docker container inspect "$service" >/dev/null 2>&1; then
         if [[ $tool_status == 0 || $tool_status == 4 ]]; then
             start_service || status=1
@@ -164,6 +175,12 @@ fi
 # The secrets are now inside the containers' config only; the file is not needed.
 rm -f -- "$secrets/env"
 
+if [[ -n $service && $step == sync ]] && docker container inspect "$service" >/dev/null 2>&1 &&
+    [[ $(docker container inspect -f '{{.State.Running}}' "$service") == true ]]; then
+    service_stopped=1
+    docker stop "$service" >/dev/null || die "could not stop $service before sync"
+    printf 'migration-step: stopped %s: it stays stopped until cutover (or abort) has run\n' "$service"
+fi
 if ((stop_service)); then
     # Before the service is stopped: would restore go ahead at all? (A refusal leaves it running.)
     docker start -a "$container-check" || die "restore refused or cannot start (see above); nothing was changed and $service was not stopped"

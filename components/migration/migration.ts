@@ -3,6 +3,7 @@ import type * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { childOf } from "../shared/options";
 import { settingsText, ShippedScript } from "../shared/vps-script";
+import type { MIGRATION_MODES, MIGRATION_PHASES } from "../../config";
 
 /** The SuperTokens core's data: its own source, its database and the core that uses it. */
 export interface AuthMigrationArgs {
@@ -33,6 +34,14 @@ export interface MigrationArgs {
     jobs: number;
     rls: "disable" | "keep-rewritten";
     force: boolean;
+    /** dump: dump -> restore -> verify. replicate: logical replication, run in phases. */
+    mode: MigrationMode;
+    /** replicate's phase: which steps exist (replicateSteps). */
+    phase: MigrationPhase;
+    /** replicate's cutover: the roles the app writes to the source as, frozen read-only. */
+    freezeRoles: string;
+    /** replicate's cutover is refused above this lag. */
+    cutoverMaxLagBytes: number;
     /** The Postgres image: its client tools match the server's major version. */
     image: string;
     edgeNetwork: pulumi.Input<string>;
@@ -45,7 +54,20 @@ export const STEP_SCRIPT = "migration/migration-step.sh";
 /** The tool the steps run in a container of the Postgres image; shipped as a file too. */
 export const PG_MIGRATE = "migration/pg-migrate";
 export const MIGRATION_STEPS = ["dump", "restore", "verify"] as const;
-type Steps = Record<(typeof MIGRATION_STEPS)[number], command.remote.Command>;
+type MigrationMode = (typeof MIGRATION_MODES)[number];
+type MigrationPhase = (typeof MIGRATION_PHASES)[number];
+export type MigrationStep = (typeof MIGRATION_STEPS)[number] | "sync" | "cutover" | "abort";
+type Steps = Partial<Record<MigrationStep, command.remote.Command>>;
+
+/**
+ * The steps of a chain, in order. replicate's phases add steps under one run id: sync has
+ * run (and is kept, not run again) when cutover is added; abort replaces both. Only a
+ * verified step (dump's verify, replicate's cutover, which verifies) opens the DNS gate.
+ */
+export function migrationSteps(mode: MigrationMode, phase: MigrationPhase): MigrationStep[] {
+    if (mode === "dump") return [...MIGRATION_STEPS];
+    return phase === "sync" ? ["sync"] : phase === "cutover" ? ["sync", "cutover"] : ["abort"];
+}
 /** A core that set up its own database holds no user yet: that database may be replaced. */
 export const FRESH_CORE_TABLE = "public.all_auth_recipe_users";
 
@@ -69,6 +91,9 @@ export interface StepSettings {
     force: boolean;
     /** Tables that, all empty, let restore replace a database that has tables; "" for none. */
     replaceIfEmpty: string;
+    mode: MigrationMode;
+    freezeRoles: string;
+    cutoverMaxLagBytes: number;
 }
 
 /** The KEY=VALUE settings migration-step.sh reads on stdin. */
@@ -91,6 +116,9 @@ export function stepSettings(s: StepSettings): string {
         RLS: s.rls,
         FORCE: s.force ? 1 : 0,
         REPLACE_IF_EMPTY: s.replaceIfEmpty,
+        MODE: s.mode,
+        FREEZE_ROLES: s.freezeRoles,
+        CUTOVER_MAX_LAG_BYTES: s.cutoverMaxLagBytes,
     });
 }
 
@@ -115,8 +143,19 @@ export class Migration extends pulumi.ComponentResource {
         const script = new ShippedScript(`${name}-upload-migration-step.sh`, STEP_SCRIPT, args, childOf(this, opts));
         const tool = new ShippedScript(`${name}-upload-pg-migrate`, PG_MIGRATE, args, childOf(this, opts));
         const shipped = { script, tool };
-        const app = { chain: "app", role: args.appRole, schemas: args.schemas, rls: args.rls, force: args.force, replaceIfEmpty: "" } as const;
-        this.steps = this.chain(name, args, shipped, args.runId, app, args.sourceDatabaseUrl, args.targetDatabaseUrl, args.appService, opts);
+        const app = {
+            chain: "app",
+            role: args.appRole,
+            schemas: args.schemas,
+            rls: args.rls,
+            force: args.force,
+            replaceIfEmpty: "",
+            mode: args.mode,
+            freezeRoles: args.freezeRoles,
+            cutoverMaxLagBytes: args.cutoverMaxLagBytes,
+        } as const;
+        const appSteps = migrationSteps(args.mode, args.phase);
+        this.steps = this.chain(name, args, shipped, args.runId, app, appSteps, args.sourceDatabaseUrl, args.targetDatabaseUrl, args.appService, opts);
         if (args.auth) {
             const auth = args.auth;
             this.authSteps = this.chain(
@@ -128,14 +167,27 @@ export class Migration extends pulumi.ComponentResource {
                 // itself (tables, no user) may be replaced; one with users never is (migrationForce is
                 // the app database's: a rollback to legacy re-allows it, and users made on the VPS
                 // would be lost).
-                { chain: "auth", role: auth.role, schemas: "public", rls: "disable", force: false, replaceIfEmpty: FRESH_CORE_TABLE },
+                // An export is no live database: it always moves by dump, in the first phase.
+                {
+                    chain: "auth",
+                    role: auth.role,
+                    schemas: "public",
+                    rls: "disable",
+                    force: false,
+                    replaceIfEmpty: FRESH_CORE_TABLE,
+                    mode: "dump",
+                    freezeRoles: "",
+                    cutoverMaxLagBytes: args.cutoverMaxLagBytes,
+                },
+                args.phase === "abort" ? [] : [...MIGRATION_STEPS],
                 auth.sourceDatabaseUrl,
                 auth.targetDatabaseUrl,
                 auth.service,
                 opts,
             );
         }
-        this.verified = [this.steps.verify, ...(this.authSteps ? [this.authSteps.verify] : [])];
+        const appVerified = args.mode === "dump" ? this.steps.verify : this.steps.cutover;
+        this.verified = [appVerified, this.authSteps?.verify].filter((step): step is command.remote.Command => step !== undefined);
         this.registerOutputs({});
     }
 
@@ -144,7 +196,8 @@ export class Migration extends pulumi.ComponentResource {
         args: MigrationArgs,
         shipped: { script: ShippedScript; tool: ShippedScript },
         trigger: string,
-        chain: Pick<StepSettings, "chain" | "role" | "schemas" | "rls" | "force" | "replaceIfEmpty">,
+        chain: Pick<StepSettings, "chain" | "role" | "schemas" | "rls" | "force" | "replaceIfEmpty" | "mode" | "freezeRoles" | "cutoverMaxLagBytes">,
+        stepNames: MigrationStep[],
         source: pulumi.Input<string>,
         target: pulumi.Input<string>,
         service: docker.Container,
@@ -167,8 +220,8 @@ export class Migration extends pulumi.ComponentResource {
             ),
         );
         let previous: command.remote.Command | undefined;
-        const steps: Partial<Steps> = {};
-        for (const step of MIGRATION_STEPS) {
+        const steps: Steps = {};
+        for (const step of stepNames) {
             const dependsOn = [...(previous ? [previous] : []), service, shipped.script.upload, shipped.tool.upload];
             previous = new command.remote.Command(
                 `${name}-${step}`,
@@ -187,6 +240,6 @@ export class Migration extends pulumi.ComponentResource {
             );
             steps[step] = previous;
         }
-        return steps as Steps;
+        return steps;
     }
 }

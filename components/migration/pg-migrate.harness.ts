@@ -3,6 +3,7 @@ import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:chil
 import { appendFileSync, chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 
 export const repoRoot = resolve(__dirname, "..", "..");
 export const pgMigrate = join(__dirname, "pg-migrate");
@@ -58,6 +59,14 @@ export function restartWithConfig(cluster: Cluster, lines: string[]): Cluster {
     cluster.stop();
     appendFileSync(join(cluster.dir, "data", "postgresql.conf"), lines.map((line) => `${line}\n`).join(""));
     return startCluster(cluster.dir);
+}
+
+/** Restarts the cluster where it is, on its port (fast shutdown): what a crash-free restart of a server looks like to its clients. */
+export function restartInPlace(cluster: Cluster): void {
+    const pgCtl = [join(serverBinDir, "pg_ctl"), "-D", join(cluster.dir, "data"), "-l", join(cluster.dir, "server.log"), "-m", "fast", "-w", "-t", "60", "restart"];
+    const [command, ...args] = process.getuid?.() === 0 ? ["runuser", "-u", "postgres", "--", ...pgCtl] : pgCtl;
+    const result = spawnSync(command, args, { encoding: "utf8" });
+    if (result.status !== 0) throw new Error(`pg_ctl restart failed: ${result.stderr}`);
 }
 
 /** Gives a path (recursively) to the postgres OS user, who runs the servers, when we are root. */
@@ -158,4 +167,37 @@ export function tableFingerprints(cluster: Cluster, database: string, schema = "
 
 export function removeDir(dir: string): void {
     rmSync(dir, { recursive: true, force: true });
+}
+
+/** Polls until the check holds (a check that throws, e.g. while a server starts, counts as not yet). */
+export async function waitFor(check: () => boolean, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        try {
+            if (check()) return;
+        } catch {
+            // not yet
+        }
+        if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${check.toString()}`);
+        await sleep(50);
+    }
+}
+
+/** The Supabase-shaped fixture into a new database "app" of the source, with `eventRows` rows in public.events. */
+export function loadSupabaseFixture(source: Cluster, eventRows: number): void {
+    source.psql("postgres", "CREATE DATABASE app");
+    psqlFile(source.port, "app", join(fixtureDir, "supabase-source.sql"));
+    psqlFile(source.port, "app", join(fixtureDir, "events.sql"), { first: "1", rows: String(eventRows) });
+}
+
+/** As in the stack: the app's role owns the app's (empty) database "app" on the target. */
+export function createAppDatabase(target: Cluster, role: string, password: string): void {
+    target.psql("postgres", `CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
+    target.psql("postgres", `CREATE DATABASE app OWNER ${role}`);
+}
+
+/** Stops the clusters and removes their directory. */
+export function removeClusters(root: string | undefined, ...clusters: (Cluster | undefined)[]): void {
+    for (const cluster of clusters) cluster?.stop();
+    if (root) removeDir(root);
 }

@@ -4,16 +4,13 @@ import assert from "node:assert/strict";
 import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import {
     allCommandLines,
     baseBackup,
     type Cluster,
-    fixtureDir,
     ownedByPostgres,
     psql,
     psqlAsync,
-    psqlFile,
     removeDir,
     restartWithConfig,
     runPgMigrate,
@@ -22,25 +19,15 @@ import {
     startCluster,
     superuserPassword,
     tableFingerprints,
+    waitFor,
+    loadSupabaseFixture,
+    createAppDatabase,
+    removeClusters,
 } from "./pg-migrate.harness";
 
 const fixtureRows = 1_000_000;
 const appRole = "app_user";
 const appRolePassword = "app-role-password-for-tests";
-
-/** Polls until the check holds (a check that throws, e.g. while a server starts, counts as not yet). */
-async function waitFor(check: () => boolean, timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-        try {
-            if (check()) return;
-        } catch {
-            // not yet
-        }
-        if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${check.toString()}`);
-        await sleep(50);
-    }
-}
 
 /** fingerprint's stdout as table -> rows. */
 function fingerprintRows(stdout: string): Map<string, number> {
@@ -70,19 +57,11 @@ describe("pg-migrate on real PostgreSQL 15", { concurrency: false }, () => {
         root = scratchDir("pg-migrate-test-");
         source = startCluster(join(root, "source"));
         target = startCluster(join(root, "target"));
-        source.psql("postgres", "CREATE DATABASE app");
-        psqlFile(source.port, "app", join(fixtureDir, "supabase-source.sql"));
-        psqlFile(source.port, "app", join(fixtureDir, "events.sql"), { first: "1", rows: String(fixtureRows) });
-        // As in the stack: the app's role owns the app's database.
-        target.psql("postgres", `CREATE ROLE ${appRole} LOGIN PASSWORD '${appRolePassword}'`);
-        target.psql("postgres", `CREATE DATABASE app OWNER ${appRole}`);
+        loadSupabaseFixture(source, fixtureRows);
+        createAppDatabase(target, appRole, appRolePassword);
     });
 
-    after(() => {
-        source?.stop();
-        target?.stop();
-        if (root) removeDir(root);
-    });
+    after(() => removeClusters(root, source, target));
 
     test("the fixture is Supabase-shaped and has a table of at least 1M rows", () => {
         assert.equal(source.psql("app", "SELECT count(*) FROM public.events"), String(fixtureRows));

@@ -73,6 +73,9 @@ const stepEnv = (chain: "app" | "auth", runId: string, source: string, target: s
         rls: "disable",
         force: false,
         replaceIfEmpty: chain === "app" ? "" : FRESH_CORE_TABLE,
+        mode: "dump",
+        freezeRoles: "",
+        cutoverMaxLagBytes: 16777216,
     });
     for (const [key, value] of Object.entries(overrides)) {
         assert.match(text, new RegExp(`^${key}=`, "m"), `no setting ${key}`);
