@@ -152,6 +152,9 @@ describe("pg-migrate MODE=replicate on real PostgreSQL 15", { concurrency: false
 
             // cutover refused while the lag is above its threshold (the subscriber paused: the lag grows).
             target.psql("app", "ALTER SUBSCRIPTION pg_migrate DISABLE");
+            // WAL the paused slot must keep, however slowly the live writer gets through on a busy machine
+            // (another database of the same cluster: nothing replicated, nothing verified changes).
+            source.psql("postgres", "CREATE TABLE lag_filler AS SELECT repeat('x', 1000) AS pad FROM generate_series(1, 500)");
             await waitFor(() => source.psql("app", "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn) > 100000 FROM pg_replication_slots WHERE slot_name = 'pg_migrate'") === "t");
             const refused = await runPgMigrate(["cutover"], env({ CUTOVER_MAX_LAG_BYTES: "100000" }));
             assert.equal(refused.status, 3, refused.stderr);
