@@ -180,7 +180,7 @@ export const onlyProxyPublishesPorts: Rule = {
     name: "only-proxy-publishes-ports",
     description: `Only the proxy (Caddy) publishes ports, and only ${PROXY_PORTS.join(" and ")}.`,
     enforcement: "mandatory",
-    why: "Every published port is reachable from the internet (Docker-published ports pass the host firewall's INPUT rules): the proxy is the one door, with TLS and security headers. Reach anything else through the internal network or an SSH tunnel.",
+    why: "The proxy is the one door, with TLS and security headers. The host firewall opens only its ports, so another published port is dead at best, and open to the internet wherever the firewall is off or wrong. Reach anything else through the internal network or an SSH tunnel.",
     scope: "resource",
     check: perResource((r) => {
         if (r.type !== TYPES.container) return [];

@@ -49,7 +49,9 @@
 # which current engines no longer pass: Pulumi.yaml's `runtime.options` (typescript: false,
 # nodeargs: --import tsx, which a released engine and language host honour) are ignored
 # here, and the SDK runs the .ts program through the project's typescript and its vendored
-# ts-node (type-checking unless PULUMI_NODEJS_TRANSPILE_ONLY=true).
+# ts-node (type-checking unless PULUMI_NODEJS_TRANSPILE_ONLY=true). Its RunPlugin, which
+# current engines use to start Node.js policy packs, answered "not supported": it is built
+# from a patched copy whose RunPlugin is toolchain/langhost/runplugin (patched_langhost).
 set -euo pipefail
 shopt -s inherit_errexit
 
