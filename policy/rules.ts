@@ -176,6 +176,15 @@ const perResource =
 
 const containers = (resources: RuleResource[]) => resources.filter((r) => r.type === TYPES.container);
 
+/** A check of one input of every container: `problem` says what is wrong with its value (skipped while unknown). */
+const eachContainer = (property: string, problem: (value: unknown) => string | undefined) =>
+    perResource((r) => {
+        if (r.type !== TYPES.container) return [];
+        const value = reveal(r.props[property]);
+        const found = isUnknown(value) ? undefined : problem(value);
+        return found ? [{ urn: r.urn, message: `${label(r)} ${found}` }] : [];
+    });
+
 export const onlyProxyPublishesPorts: Rule = {
     name: "only-proxy-publishes-ports",
     description: `Only the proxy (Caddy) publishes ports, and only ${PROXY_PORTS.join(" and ")}.`,
@@ -269,12 +278,9 @@ export const containersMemoryLimited: Rule = {
     enforcement: "mandatory",
     why: "Without a limit one leaking container takes the whole VPS's memory and the kernel's OOM killer picks a victim, often Postgres. The limits are budgeted against hostMemoryMb in config.ts.",
     scope: "resource",
-    check: perResource((r) => {
-        if (r.type !== TYPES.container) return [];
-        const memory = reveal(r.props.memory);
-        if (isUnknown(memory)) return [];
-        return typeof memory === "number" && memory > 0 ? [] : [{ urn: r.urn, message: `${label(r)} has no memory limit (memory: ${JSON.stringify(memory ?? null)}): set one (<service>MemoryMb).` }];
-    }),
+    check: eachContainer("memory", (memory) =>
+        typeof memory === "number" && memory > 0 ? undefined : `has no memory limit (memory: ${JSON.stringify(memory ?? null)}): set one (<service>MemoryMb).`,
+    ),
 };
 
 /** What the Dns component registers as its outputs: the facts the cutover gate reads. */
@@ -327,11 +333,9 @@ export const containersHealthchecked: Rule = {
     enforcement: "advisory",
     why: "`pulumi up` waits for a container to be healthy (wait: true) and the monitoring reports unhealthy ones: without a healthcheck a crash-looping or hung service looks fine to both.",
     scope: "resource",
-    check: perResource((r) => {
-        if (r.type !== TYPES.container) return [];
-        const hc = reveal(r.props.healthcheck) as { tests?: unknown } | undefined;
-        if (isUnknown(hc)) return [];
-        return hc && Array.isArray(hc.tests) && hc.tests.length >= 2 && hc.tests[0] !== "NONE" ? [] : [{ urn: r.urn, message: `${label(r)} has no healthcheck.` }];
+    check: eachContainer("healthcheck", (healthcheck) => {
+        const tests = (healthcheck as { tests?: unknown } | undefined)?.tests;
+        return Array.isArray(tests) && tests.length >= 2 && tests[0] !== "NONE" ? undefined : "has no healthcheck.";
     }),
 };
 
@@ -341,11 +345,9 @@ export const containersLogsRotated: Rule = {
     enforcement: "advisory",
     why: "Docker keeps a container's logs forever by default: on a single VPS a chatty service fills the disk Postgres writes to. Rotation comes from hostLogMaxSizeMb and hostLogMaxFiles.",
     scope: "resource",
-    check: perResource((r) => {
-        if (r.type !== TYPES.container) return [];
-        const opts = reveal(r.props.logOpts) as Record<string, unknown> | undefined;
-        if (isUnknown(opts)) return [];
-        return opts && opts["max-size"] && opts["max-file"] ? [] : [{ urn: r.urn, message: `${label(r)} does not rotate its logs (logOpts max-size and max-file).` }];
+    check: eachContainer("logOpts", (logOpts) => {
+        const opts = logOpts as Record<string, unknown> | undefined;
+        return opts?.["max-size"] && opts["max-file"] ? undefined : "does not rotate its logs (logOpts max-size and max-file).";
     }),
 };
 
@@ -355,12 +357,9 @@ export const containersRestart: Rule = {
     enforcement: "advisory",
     why: "After a kernel upgrade's reboot (unattended upgrades) or a crash, a container without a restart policy stays down until someone runs `pulumi up`.",
     scope: "resource",
-    check: perResource((r) => {
-        if (r.type !== TYPES.container) return [];
-        const restart = reveal(r.props.restart);
-        if (isUnknown(restart)) return [];
-        return restart === "unless-stopped" || restart === "always" ? [] : [{ urn: r.urn, message: `${label(r)} has restart ${JSON.stringify(restart ?? "no")}: use unless-stopped.` }];
-    }),
+    check: eachContainer("restart", (restart) =>
+        restart === "unless-stopped" || restart === "always" ? undefined : `has restart ${JSON.stringify(restart ?? "no")}: use unless-stopped.`,
+    ),
 };
 
 /** Every rule of the pack, mandatory first. */
