@@ -72,13 +72,14 @@ describe("the policy pack with the real engine (tests/policy-fixture)", { skip: 
         assert.match(out, /❌ byte-runner-infra@v[\d.]+ \(local: /);
         const found = violations(out);
         assert.deepEqual([...found.keys()].sort(), [...MANDATORY].sort(), explain(r));
+        // The resource each names, as the CLI shows it (type without its module path), and the message.
         const expected: Record<string, [string, RegExp]> = {
-            "only-proxy-publishes-ports": ["docker:index/container:Container: postgres", /postgres \(docker:index\/container:Container\) publishes 5432->5432\/tcp: only the proxy publishes ports\./],
-            "data-services-off-edge": ["docker:index/container:Container: supertokens", /supertokens \(docker:index\/container:Container\) is a SuperTokens container on the edge network \(fixture-edge(, net-edge)?\): SuperTokens never sits on the edge network\./],
-            "images-pinned": ["docker:index/remoteImage:RemoteImage: pooler-image", /pooler-image \(docker:index\/remoteImage:RemoteImage\) name "edoburu\/pgbouncer:latest" is not pinned/],
-            "no-plain-secrets": ["docker:index/container:Container: backend", /backend \(docker:index\/container:Container\) input envs\[1\] holds a URL with a password in it in plain text/],
-            "containers-memory-limited": ["docker:index/container:Container: pooler", /pooler \(docker:index\/container:Container\) has no memory limit/],
-            "prod-dns-cutover-gated": ["cloudflare:index/dnsRecord:DnsRecord: dns-api", /prod DNS record api\.fixture\.example points at the VPS without waiting for migration-verify/],
+            "only-proxy-publishes-ports": ["docker:index:Container: postgres", /postgres \(docker:index\/container:Container\) publishes 5432->5432\/tcp: only the proxy publishes ports\./],
+            "data-services-off-edge": ["docker:index:Container: supertokens", /supertokens \(docker:index\/container:Container\) is a SuperTokens container on the edge network \(fixture-edge(, net-edge)?\): SuperTokens never sits on the edge network\./],
+            "images-pinned": ["docker:index:RemoteImage: pooler-image", /pooler-image \(docker:index\/remoteImage:RemoteImage\) name "edoburu\/pgbouncer:latest" is not pinned/],
+            "no-plain-secrets": ["docker:index:Container: backend", /backend \(docker:index\/container:Container\) input envs\[1\] holds a URL with a password in it in plain text/],
+            "containers-memory-limited": ["docker:index:Container: pooler", /pooler \(docker:index\/container:Container\) has no memory limit/],
+            "prod-dns-cutover-gated": ["cloudflare:index:DnsRecord: dns-api", /prod DNS record api\.fixture\.example points at the VPS without waiting for migration-verify/],
         };
         for (const [rule, [resource, message]] of Object.entries(expected)) {
             assert.deepEqual(found.get(rule), [resource], `${rule}: ${JSON.stringify(found.get(rule))}`);
