@@ -250,6 +250,7 @@ if (cfg.dns.zoneId !== "") {
     }
     new Dns("dns", {
         ...cfg.dns,
+        environment: cfg.environment,
         domain: cfg.domain,
         frontendHost: cfg.frontendHost,
         apiHost: cfg.apiHost,

@@ -1,11 +1,12 @@
 // Generates, from the code, Pulumi.yaml's `config:` section and the tables in
-// INFRASTRUCTURE.md (config keys, env vars, services). `--check` exits 1 when a
-// committed file differs from what the code says (the docs test runs this).
+// INFRASTRUCTURE.md (config keys, env vars, services, the policy pack's rules). `--check`
+// exits 1 when a committed file differs from what the code says (the docs test runs this).
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { stringify } from "yaml";
 import { CONFIG_KEYS, PROJECT } from "../config";
 import { APP_ENV_VARS } from "../components/app/env";
+import { RULES } from "../policy/rules";
 import { buildGraph, REPO } from "./graph";
 
 const PULUMI_YAML_HEAD = `# Generated config section: edit CONFIG_KEYS in config.ts, then run \`npm run docs\`.
@@ -47,6 +48,11 @@ function configTable(): string {
 function envTable(): string {
     const rows = APP_ENV_VARS.map((v) => `| ${v.service} | \`${v.name}\` | ${v.secret ? "yes" : "no"} | ${cell(v.description)} |`);
     return ["| service | variable | secret | purpose |", "| --- | --- | --- | --- |", ...rows].join("\n");
+}
+
+function policyTable(): string {
+    const rows = RULES.map((r) => `| \`${r.name}\` | ${r.enforcement} | ${cell(r.description)} | ${cell(r.why)} |`);
+    return ["| rule | level | what | why |", "| --- | --- | --- | --- |", ...rows].join("\n");
 }
 
 interface ContainerInputs {
@@ -97,6 +103,7 @@ export async function infrastructureMd(current: string): Promise<string> {
     let doc = fill(current, "config-keys", configTable());
     doc = fill(doc, "env-vars", envTable());
     doc = fill(doc, "services", await servicesTable());
+    doc = fill(doc, "policy-rules", policyTable());
     return doc;
 }
 

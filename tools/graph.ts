@@ -33,6 +33,8 @@ export interface GraphResource {
     inputs: Record<string, unknown>;
     /** The same inputs with secrets revealed: for assertions only, never printed. */
     revealed: Record<string, unknown>;
+    /** What a component registered with registerOutputs, in wire form (not printed), or undefined. */
+    registeredOutputs?: Record<string, unknown>;
 }
 
 export interface Graph {
@@ -179,6 +181,13 @@ export async function buildGraph(
         });
         return original(req, callback);
     };
+    const registeredOutputs = new Map<string, unknown>();
+    const originalOutputs = monitor.registerResourceOutputs.bind(monitor);
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    monitor.registerResourceOutputs = (req: any, callback: unknown) => {
+        registeredOutputs.set(req.getUrn(), req.getOutputs()?.toJavaScript() ?? {});
+        return originalOutputs(req, callback);
+    };
 
     // A fresh copy of the program for every run, and nowhere real to write SSH files to
     // (a stable path within this process: it is part of the Docker provider's settings, like
@@ -207,6 +216,11 @@ export async function buildGraph(
     for (const urn of registered.keys()) urnToName.set(urn, urn.split("::").pop() ?? urn);
     // A provider reference is "<urn>::<id>"; the URN's last part is the provider's name.
     const providerName = (ref: string) => ref.split("::").slice(-2)[0];
+    // A URN ends with ::<parent types$>type::name.
+    const outputsOf = (r: { type: string; name: string }) => {
+        const urn = [...registeredOutputs.keys()].find((u) => u.endsWith(`::${r.name}`) && u.split("::").slice(-2)[0].split("$").pop() === r.type);
+        return urn === undefined ? undefined : registeredOutputs.get(urn);
+    };
     const resources = raw.map((r) => ({
         type: r.type,
         name: r.name,
@@ -217,6 +231,7 @@ export async function buildGraph(
         deleteBeforeReplace: r.deleteFirst,
         inputs: present(r.object, urnToName, false) as Record<string, unknown>,
         revealed: present(r.object, urnToName, true) as Record<string, unknown>,
+        registeredOutputs: outputsOf(r) as Record<string, unknown> | undefined,
     }));
     return { resources, outputs, secretValues };
 }

@@ -59,18 +59,26 @@ debian_packages() {
     fi
 }
 
+# npm_ci DIR WHAT: `npm ci` in DIR unless its node_modules were installed from the same lock file.
+npm_ci() {
+    local dir="$1" what="$2" lock_hash
+    lock_hash=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+    if [[ -f $dir/node_modules/.install-hash && $(cat "$dir/node_modules/.install-hash") == "$lock_hash" ]]; then
+        say "$what up to date"
+    else
+        say "npm ci in $dir: $what"
+        npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+        printf '%s\n' "$lock_hash" >"$dir/node_modules/.install-hash"
+    fi
+}
+
 npm_dependencies() {
     cd "$repo"
-    local lock_hash
-    lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
-    if [[ -f node_modules/.install-hash && $(cat node_modules/.install-hash) == "$lock_hash" && -x node_modules/.bin/node ]]; then
-        say "npm dependencies up to date"
-    else
-        say "npm ci (Node 24 comes with it, from the npm package node)"
-        npm ci --no-audit --no-fund --loglevel=error
-        printf '%s\n' "$lock_hash" >node_modules/.install-hash
-    fi
+    if [[ ! -x node_modules/.bin/node ]]; then rm -f node_modules/.install-hash; fi
+    npm_ci . "npm dependencies (Node 24 comes with them, from the npm package node)"
     say "node $(node_modules/.bin/node --version)"
+    # The policy pack is its own npm package: the engine runs it from policy/node_modules.
+    npm_ci policy "the policy pack's npm dependencies"
 }
 
 if [[ $part != npm ]]; then debian_packages; fi

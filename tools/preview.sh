@@ -2,7 +2,8 @@
 # `pulumi preview` of a committed stack (staging, prod) with the real engine and every
 # real provider, offline, with placeholder credentials: the committed stack file is
 # copied to .state/preview/ and the placeholders are set there as secrets, so the
-# committed file stays untouched. Fails on any error diagnostic.
+# committed file stays untouched. The policy pack (policy/) runs with it: a mandatory rule
+# broken fails the preview. Fails on any error diagnostic.
 #   bash tools/preview.sh staging|prod [extra pulumi preview flags...]
 set -euo pipefail
 
@@ -50,7 +51,11 @@ done
 
 log=$work/preview-$stack.log
 status=0
-pulumi preview --stack "$stack" --config-file "$config" --non-interactive --diff "$@" 2>&1 | tee "$log" || status=$?
+[[ -d policy/node_modules/@pulumi/policy ]] || {
+    printf '[preview] error: the policy pack has no dependencies: bash tools/install-deps.sh npm (npm ci in policy/)\n' >&2
+    exit 2
+}
+pulumi preview --stack "$stack" --config-file "$config" --non-interactive --diff --policy-pack "$repo/policy" "$@" 2>&1 | tee "$log" || status=$?
 if grep -Eq '^ *error: ' "$log"; then
     printf '[preview] error diagnostics in the preview of %s (see above)\n' "$stack" >&2
     status=1

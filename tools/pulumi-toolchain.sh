@@ -49,7 +49,9 @@
 # which current engines no longer pass: Pulumi.yaml's `runtime.options` (typescript: false,
 # nodeargs: --import tsx, which a released engine and language host honour) are ignored
 # here, and the SDK runs the .ts program through the project's typescript and its vendored
-# ts-node (type-checking unless PULUMI_NODEJS_TRANSPILE_ONLY=true).
+# ts-node (type-checking unless PULUMI_NODEJS_TRANSPILE_ONLY=true). Its RunPlugin, which
+# current engines use to start Node.js policy packs, answered "not supported": it is built
+# from a patched copy whose RunPlugin is toolchain/langhost/runplugin (patched_langhost).
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -217,9 +219,39 @@ build_engine() {
     require_go_mod_version "$TOOLCHAIN_DIR/langhost" github.com/pulumi/pulumi/sdk/v3 "$PULUMI_LANGHOST_VERSION"
     build_binary "$PULUMI_TOOLCHAIN_BIN/pulumi" "github.com/pulumi/pulumi/pkg/v3@v$PULUMI_CLI_VERSION" \
         "$TOOLCHAIN_DIR/cli" -ldflags "$version_flag=v$PULUMI_CLI_VERSION" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
-    build_binary "$PULUMI_TOOLCHAIN_BIN/pulumi-language-nodejs" "github.com/pulumi/pulumi/sdk/v3@v$PULUMI_LANGHOST_VERSION" \
-        "$TOOLCHAIN_DIR/langhost" -ldflags "$version_flag=v$PULUMI_LANGHOST_VERSION" \
-        github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs
+    local langhost
+    langhost=$(patched_langhost)
+    build_binary "$PULUMI_TOOLCHAIN_BIN/pulumi-language-nodejs" \
+        "github.com/pulumi/pulumi/sdk/v3@v$PULUMI_LANGHOST_VERSION runplugin $(sha256sum "$langhost/$LANGHOST_MAIN" "$langhost"/runplugin/*.go | sha256sum | cut -c1-16)" \
+        "$langhost" -ldflags "$version_flag=v$PULUMI_LANGHOST_VERSION" "./$(dirname "$LANGHOST_MAIN")"
+}
+
+# The language host's main package, copied from the module cache into a work copy of the
+# wrapper module (toolchain/langhost) and patched so that its RunPlugin, which v3.68.0 answers
+# with "not supported", calls toolchain/langhost/runplugin: current engines start Node.js
+# policy packs (`pulumi preview --policy-pack`) through it. Prints the work copy's directory.
+LANGHOST_MAIN=cmd/pulumi-language-nodejs/main.go
+patched_langhost() {
+    local work="$PULUMI_TOOLCHAIN_CACHE/pulumi/work/langhost" upstream file main
+    upstream=$(cd "$TOOLCHAIN_DIR/langhost" && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)/nodejs/cmd/pulumi-language-nodejs
+    [[ -f $upstream/main.go ]] || die "no language host in $upstream"
+    rm -rf "$work"
+    mkdir -p "$work/$(dirname "$LANGHOST_MAIN")"
+    cp "$TOOLCHAIN_DIR/langhost/go.mod" "$TOOLCHAIN_DIR/langhost/go.sum" "$work/"
+    cp -R "$TOOLCHAIN_DIR/langhost/runplugin" "$work/"
+    for file in "$upstream"/*.go; do
+        [[ $file == *_test.go ]] || install -m 0644 "$file" "$work/$(dirname "$LANGHOST_MAIN")/"
+    done
+    main="$work/$LANGHOST_MAIN"
+    awk '
+        /^func \(host \*nodeLanguageHost\) RunPlugin\(/ { in_run_plugin = 1 }
+        in_run_plugin && /return errors\.New\("not supported"\)/ { sub(/errors\.New\("not supported"\)/, "runplugin.Run(req, server)"); in_run_plugin = 0; patched++ }
+        { print }
+        /^\tpulumirpc "github.com\/pulumi\/pulumi\/sdk\/v3\/proto\/go"$/ { print "\t\"byte-runner-infra/toolchain/langhost/runplugin\""; imported++ }
+        END { if (patched != 1 || imported != 1) exit 3 }
+    ' "$upstream/main.go" >"$main" ||
+        die "patching $upstream/main.go for RunPlugin failed: its RunPlugin or imports are not what toolchain/langhost/runplugin expects"
+    printf '%s\n' "$work"
 }
 
 # Dynamic providers (pulumi.dynamic.Resource) run through pulumi-resource-pulumi-nodejs, a

@@ -10,6 +10,10 @@ export interface DnsArgs extends DnsPlanArgs {
      * migration's verify step). Empty with target vps only under an explicit override.
      */
     cutoverGate: pulumi.Resource[];
+    /** The stack's environment: the policy pack gates prod's cutover (policy/rules.ts). */
+    environment: string;
+    /** dnsAllowUnverifiedCutover: records may point at the VPS with no cutoverGate. */
+    allowUnverifiedCutover: boolean;
 }
 
 /**
@@ -41,6 +45,7 @@ export class Dns extends pulumi.ComponentResource {
                     },
                 ),
         );
-        this.registerOutputs({});
+        // What the policy pack's cutover gate reads (policy/rules.ts, DnsFacts).
+        this.registerOutputs({ environment: args.environment, target: args.target, allowUnverifiedCutover: args.allowUnverifiedCutover });
     }
 }

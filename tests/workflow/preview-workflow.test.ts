@@ -44,7 +44,7 @@ const NOT_RUN_HERE: Record<string, string> = {
     "actions/checkout": "needs GitHub (the pull request's commit); stood in for by a fresh `git clone` of this repository's HEAD",
     "actions/setup-node": "needs GitHub (Node from its tool cache); stood in for by the Node 24 binary of this repository's npm package `node`, first on PATH",
     "actions/setup-go": "needs GitHub (Go from its tool cache); stood in for by this machine's Go (the go command refuses a module that needs a newer one)",
-    "pulumi/actions": "needs GitHub and Pulumi's services (the CLI download, the state backend, the comment on the pull request); tests/e2e/preview.test.ts previews both stacks with the engine built here",
+    "pulumi/actions": "needs GitHub and Pulumi's services (the CLI download, the state backend, the comment on the pull request); tests/e2e/preview.test.ts previews both stacks with the engine built here and the policy pack",
 };
 
 /** Programs the hosted runner (ubuntu-latest) has without installing anything: Ubuntu's base, git, OpenSSH's client, Node from setup-node. */
@@ -120,6 +120,17 @@ describe("GitHub workflows", () => {
         assert.ok(started.has("caddy") && started.has("amtool") && started.has("shellcheck"), `expected the Caddyfile, alertmanager.yml and shellcheck tests among ${[...started.keys()]}`);
         const missing = [...started].filter(([program]) => !ON_THE_RUNNER.has(program) && !installed.has(PACKAGE_OF[program] ?? program));
         assert.deepEqual(missing, [], `started by the fast suite, neither on the hosted runner nor installed by preview.yml (apt-get install ${[...installed].join(" ")})`);
+    });
+
+    it("the pull-request workflow's preview runs the policy pack, after a run: step installed the pack's dependencies", () => {
+        const steps = Object.values(readWorkflow(PREVIEW).jobs).flatMap((job) => job.steps);
+        const preview = steps.findIndex((step) => step.uses?.startsWith("pulumi/actions@") && step.with?.command === "preview");
+        assert.ok(preview >= 0, "no pulumi/actions preview step");
+        const pack = String(steps[preview]!.with?.policyPacks ?? "");
+        assert.equal(pack, "policy", "the preview step's policyPacks");
+        assert.ok(fs.existsSync(path.join(REPO, pack, "PulumiPolicy.yaml")), `${pack}/PulumiPolicy.yaml`);
+        const installs = steps.findIndex((step) => /\bnpm ci --prefix policy\b/.test(step.run ?? ""));
+        assert.ok(installs >= 0 && installs < preview, "no run: step before the preview runs npm ci --prefix policy");
     });
 });
 
@@ -207,6 +218,8 @@ describe("the pull-request workflow's preview job, on this machine", () => {
                 t.diagnostic(`${label}: passed in ${seconds} s${counts.length ? ` (${counts.join(", ")})` : ""}`);
                 ran++;
             });
+            // What the preview step then needs: the policy pack's own dependencies.
+            assert.ok(fs.existsSync(path.join(clone, "policy", "node_modules", "@pulumi", "policy", "package.json")), "after the run: steps, policy/node_modules has no @pulumi/policy");
             for (const note of notes) t.diagnostic(note);
             assert.ok(ran >= 3, `expected the packages, npm ci and the fast suite among the run: steps; ran ${ran}`);
         } finally {
