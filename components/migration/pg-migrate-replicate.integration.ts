@@ -16,6 +16,7 @@ import {
     startCluster,
     waitFor,
     loadSupabaseFixture,
+    openSession,
     createAppDatabase,
     removeClusters,
 } from "./pg-migrate.harness";
@@ -166,6 +167,77 @@ describe("pg-migrate MODE=replicate on real PostgreSQL 15", { concurrency: false
 
             // A row written with an explicit id beyond its sequence: the target's sequence must pass it.
             source.psql("app", "INSERT INTO public.live_writes (id, value) SELECT last_value + 100000, 0 FROM public.live_writes_id_seq");
+
+            // The verify around the freeze: every table before it, in it only what was written since.
+            const projectId = source.psql("app", "SELECT min(id) FROM public.projects");
+            const setTargetName = (name: string) => target.psql("app", `UPDATE public.projects SET name = $n$${name}$n$ WHERE id = ${projectId}`);
+            const sourceName = () => source.psql("app", `SELECT name FROM public.projects WHERE id = ${projectId}`);
+            const verifySlots = () => source.psql("app", "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'pg_migrate_verify'");
+            const frozen = () => source.psql("app", `SELECT count(*) FROM pg_db_role_setting WHERE setrole = '${writerRole}'::regrole`);
+
+            // A target that differs before cutover, in a table nobody writes on the source: refused before any freeze.
+            setTargetName(`${sourceName()} (diverged)`);
+            const early = await runPgMigrate(["cutover"], env());
+            assert.equal(early.status, 4, early.stdout + early.stderr);
+            assert.match(early.stderr, /cutover refused: the target differs from the source in public\.projects \(.*\); nothing was frozen/);
+            assert.doesNotMatch(early.stdout, /freeze start/);
+            assert.equal(frozen(), "0", "nothing frozen");
+            assert.equal(verifySlots(), "0", "the pre-freeze verify's slot is gone");
+            setTargetName(sourceName());
+
+            // The target written after the pre-freeze verify (a transaction open before it, committed in
+            // the freeze): cutover waits for it, checks the table again and refuses.
+            const rogue = openSession(target.port, "app");
+            rogue.send(`BEGIN; UPDATE public.projects SET name = name || ' (diverged)' WHERE id = ${projectId};`);
+            await waitFor(() => target.psql("app", "SELECT count(*) FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND state = 'idle in transaction'") === "1");
+            const late = runPgMigrate(["cutover"], env());
+            await waitFor(() => frozen() === "1", 120_000);
+            rogue.send("COMMIT;");
+            await rogue.end();
+            const lateTarget = await late;
+            assert.equal(lateTarget.status, 4, lateTarget.stdout + lateTarget.stderr);
+            assert.match(lateTarget.stdout, /freeze start/);
+            assert.match(lateTarget.stderr, /checked again in the freeze: public\.projects \(written on the target, not by the subscription\)/);
+            assert.match(lateTarget.stderr, /verify: MISMATCH in tables: public\.projects$/m);
+            assert.equal(verifySlots(), "0");
+            setTargetName(sourceName());
+
+            // The source written after the pre-freeze verify, a change the target's apply drops (a row
+            // trigger that fires for the subscription): checked again in the freeze, refused. The slot
+            // waits for an open source transaction, the target's checksums for a REFRESH of the view
+            // (rolled back): the UPDATE comes after the slot's snapshot and before the freeze.
+            for (const [cluster, body] of [
+                [source, "RETURN NEW;"],
+                [target, "IF NEW.name LIKE '%(lost on the target)' THEN RETURN NULL; END IF; RETURN NEW;"],
+            ] as const) {
+                cluster.psql(
+                    "app",
+                    `CREATE SCHEMA test_faults; CREATE FUNCTION test_faults.lose_marked() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN ${body} END $f$;
+                     CREATE TRIGGER lose_marked BEFORE UPDATE ON public.projects FOR EACH ROW EXECUTE FUNCTION test_faults.lose_marked()`,
+                );
+            }
+            target.psql("app", "ALTER TABLE public.projects ENABLE ALWAYS TRIGGER lose_marked");
+            const openOnSource = openSession(source.port, "app");
+            openOnSource.send("BEGIN; SELECT pg_current_xact_id();");
+            const sourceWritten = runPgMigrate(["cutover"], env());
+            await waitFor(() => verifySlots() === "1", 120_000);
+            const viewLock = openSession(target.port, "app");
+            viewLock.send("BEGIN; REFRESH MATERIALIZED VIEW public.event_counts;");
+            await waitFor(() => target.psql("app", "SELECT count(*) FROM pg_locks WHERE relation = 'public.event_counts'::regclass AND mode = 'AccessExclusiveLock' AND granted") === "1");
+            openOnSource.send("COMMIT;");
+            await openOnSource.end();
+            await waitFor(() => source.psql("app", "SELECT confirmed_flush_lsn IS NOT NULL FROM pg_replication_slots WHERE slot_name = 'pg_migrate_verify'") === "t");
+            source.psql("app", `UPDATE public.projects SET name = name || ' (lost on the target)' WHERE id = ${projectId}`);
+            viewLock.send("ROLLBACK;");
+            await viewLock.end();
+            const lost = await sourceWritten;
+            assert.equal(lost.status, 4, lost.stdout + lost.stderr);
+            assert.match(lost.stdout, /freeze start/);
+            assert.match(lost.stderr, /checked again in the freeze: public\.projects \(written on the source\)/);
+            assert.match(lost.stderr, /verify: MISMATCH in tables: public\.projects$/m);
+            for (const cluster of [source, target]) cluster.psql("app", "DROP SCHEMA test_faults CASCADE");
+            setTargetName(sourceName());
+
             const cutover = await runPgMigrate(["cutover"], env());
             assert.equal(cutover.status, 0, cutover.stdout + cutover.stderr);
             writer.switchTo(targetWriter());
@@ -173,6 +245,10 @@ describe("pg-migrate MODE=replicate on real PostgreSQL 15", { concurrency: false
             assert.match(cutover.stdout, /freeze end: \d{4}-\d\d-\d\dT[\d:.]+Z/);
             assert.match(cutover.stdout, /freeze length: [\d.]+s/);
             assert.match(cutover.stdout, /verify: OK/);
+            // The big table, written by nobody since the pre-freeze verify, is not read again in the freeze.
+            assert.match(cutover.stderr, /pre-freeze verify: \d+ tables' counts and checksums compared/);
+            assert.match(cutover.stdout, /^public\.events +300000 +300000 unchanged +ok +ok$/m);
+            assert.doesNotMatch(cutover.stderr, /checked again in the freeze: public\.events /);
             assert.match(cutover.stdout, /pg-migrate report: phase=cutover duration=[\d.]+s bytes=\d+ lag_bytes=0 freeze=[\d.]+s/);
             await sleep(1500);
         } finally {
@@ -211,6 +287,7 @@ describe("pg-migrate MODE=replicate on real PostgreSQL 15", { concurrency: false
         );
         assert.equal(sourceReplicationObjects(), "0 slots, supabase_realtime");
         assert.equal(target.psql("app", "SELECT count(*) FROM pg_subscription"), "0");
+        assert.equal(target.psql("app", "SELECT count(*) FROM pg_namespace WHERE nspname = '_pg_migrate'"), "0", "the change triggers are gone");
         assert.equal(target.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'app_pgmigrate%'"), "0");
         // The source stays frozen for the app's role until someone decides otherwise (abort).
         assert.throws(

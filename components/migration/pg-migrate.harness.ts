@@ -116,6 +116,25 @@ export function psqlAsync(port: number, database: string, sql: string): Promise<
     return collect(spawn("psql", [...psqlArgs(port, database, "postgres"), "-c", sql], { env: { ...process.env, PGPASSWORD: superuserPassword } }));
 }
 
+/** A superuser session that stays open: statements are sent one at a time (a transaction
+ *  can be left open while pg-migrate runs); end() closes it and returns its output. */
+export interface Session {
+    send(sql: string): void;
+    end(): Promise<RunResult>;
+}
+
+export function openSession(port: number, database: string): Session {
+    const child = spawn("psql", psqlArgs(port, database, "postgres"), { env: { ...process.env, PGPASSWORD: superuserPassword } });
+    const result = collect(child);
+    return {
+        send: (sql) => child.stdin.write(`${sql}\n`),
+        end: () => {
+            child.stdin.end();
+            return result;
+        },
+    };
+}
+
 export interface RunResult {
     status: number | null;
     stdout: string;
