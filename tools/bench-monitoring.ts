@@ -7,24 +7,17 @@
 //           own sizing rule, doubled for the WAL and compaction headroom).
 // Prints each figure and whether its target is met; exit status 1 when one is not.
 //   npm run bench:monitoring [-- --seconds 60]
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import { MONITORING_SERVICES, MonitoringService } from "../components/monitoring/monitoring";
 import { KEYS } from "../config";
+import { docker, LOCAL_PREFIX as PREFIX } from "./containers";
 
-const PREFIX = "byte-runner-local";
 const MEMORY_TARGET_MIB = 512;
 const CPU_TARGET_PERCENT = 5;
 const BYTES_PER_SAMPLE = 1.3 * 2;
 const secondsAt = process.argv.indexOf("--seconds");
 const seconds = secondsAt === -1 ? 60 : Number(process.argv[secondsAt + 1]);
 if (!(seconds >= 10)) throw new Error("--seconds takes a number of seconds, at least 10");
-
-function docker(args: string[]): string {
-    const r = spawnSync("docker", args, { encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`docker ${args.join(" ")}: ${r.stderr.trim()}`);
-    return r.stdout.trim();
-}
 
 /** The container's cgroup directories (v1: one per controller; v2: one for all). */
 function cgroupOf(id: string): { memoryStat: string; cpuUsage: () => number } {
