@@ -7,8 +7,8 @@
 //   clients: 50, 200 and 1,000, each through PgBouncer and straight to Postgres, in one run
 //            (direct also at 10: a baseline that fits in any max_connections).
 // Direct at 1,000 clients is expected to fail on max_connections: the bench reports it.
-// Prints TPS, p95/p99 latency (from pgbench's per-transaction log), failed transactions and
-// aborted clients per run, then each target as met or not met; exit status 1 when one is not:
+// Prints TPS, p95/p99 latency (from pgbench's per-transaction log), failed transactions,
+// aborted clients and the CPU PgBouncer's container used (cgroup) per run, then each target as met or not met; exit status 1 when one is not:
 //   1,000 clients through the pooler with 0 failed transactions;
 //   pooled TPS at 1,000 clients >= 0.8x direct's best (per script);
 //   p99 at 1,000 clients reported.
@@ -16,7 +16,7 @@
 import { POOLER_HOST } from "../components/pooler/pooler";
 import { PGBOUNCER_PORT } from "../components/pooler/pgbouncer";
 import { POSTGRES_HOST, POSTGRES_PORT } from "../components/postgres/postgres";
-import { docker, localContainer, requireRunning } from "./containers";
+import { cgroupOf, docker, localContainer, requireRunning } from "./containers";
 
 const CLIENTS = [50, 200, 1000] as const;
 /** Direct also at 10 clients: what Postgres gives a few clients on 2 cores (the issue's baseline), and it fits in any max_connections. */
@@ -45,6 +45,8 @@ interface Run {
     p99Ms?: number;
     failed: number;
     aborted: number;
+    /** CPU PgBouncer's container used during the run, in CPUs (1.0 = one core busy). */
+    poolerCpus?: number;
     /** Why the run did not complete (pgbench's first error). */
     error?: string;
 }
@@ -67,14 +69,17 @@ function pgbench(args: string[], password: string): { status: number; output: st
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
-function measure(run: Run, password: string): Run {
+function measure(run: Run, password: string, poolerCpuUsage: () => number): Run {
     const [host, port] = run.path === "pooled" ? [POOLER_HOST, PGBOUNCER_PORT] : [POSTGRES_HOST, POSTGRES_PORT];
     const logPrefix = `/tmp/pgbench-${run.script}-${run.path}-${run.clients}`.replaceAll(" ", "");
     docker(["exec", RUNNER, "sh", "-c", "rm -f /tmp/pgbench-*"]);
+    const cpuBefore = poolerCpuUsage();
+    const started = Date.now();
     const r = pgbench(
         ["-h", host, "-p", String(port), "-U", ROLE, "-n", "-c", String(run.clients), "-j", "2", "-T", String(seconds), "-l", `--log-prefix=${logPrefix}`, ...SCRIPTS[run.script], DATABASE],
         password,
     );
+    run.poolerCpus = (poolerCpuUsage() - cpuBefore) / ((Date.now() - started) / 1000);
     const tps = /^tps = ([\d.]+) \(without initial connection time\)/m.exec(r.output)?.[1];
     run.failed = Number(/^number of failed transactions: (\d+)/m.exec(r.output)?.[1] ?? 0);
     run.aborted = (r.output.match(/client \d+ aborted/g) ?? []).length;
@@ -112,6 +117,7 @@ async function main(): Promise<void> {
             `Postgres max_connections ${maxConnections}; pgbench scale ${scale}, ${seconds} s a run, ${(CLIENTS.length * 2 + 1) * 2} runs`,
     );
 
+    const poolerCpu = cgroupOf(docker(["inspect", "-f", "{{.Id}}", localContainer("pgbouncer")])).cpuUsage;
     const image = docker(["inspect", "-f", "{{.Config.Image}}", localContainer("postgres")]);
     if (docker(["ps", "-aq", "--filter", `name=^${RUNNER}$`]) !== "") docker(["rm", "-f", RUNNER]);
     docker(["run", "-d", "--name", RUNNER, "--network", `${localContainer("internal")}`, "--entrypoint", "sleep", image, "infinity"]);
@@ -119,17 +125,17 @@ async function main(): Promise<void> {
     try {
         const init = pgbench(["-h", POSTGRES_HOST, "-U", ROLE, "-i", "-q", "-s", String(scale), DATABASE], password);
         if (init.status !== 0) throw new Error(`pgbench -i failed: ${init.output}`);
-        console.log("script       clients path      tps   p95 ms   p99 ms  failed aborted  note");
+        console.log("script       clients path      tps   p95 ms   p99 ms  failed aborted  PgBouncer CPU  note");
         // Direct runs first: PgBouncer keeps its server connections open for a while after a
         // pooled run, and they would take the slots direct clients need.
         for (const path of ["direct", "pooled"] as const) {
             for (const script of Object.keys(SCRIPTS) as (keyof typeof SCRIPTS)[]) {
                 for (const clients of path === "direct" ? [DIRECT_BASELINE_CLIENTS, ...CLIENTS] : CLIENTS) {
-                    const run = measure({ script, clients, path, failed: 0, aborted: 0 }, password);
+                    const run = measure({ script, clients, path, failed: 0, aborted: 0 }, password, poolerCpu);
                     runs.push(run);
                     const note = run.error ? (path === "direct" && clients > Number(maxConnections) ? `expected (max_connections ${maxConnections}): ${run.error}` : run.error) : "";
                     console.log(
-                        `${script.padEnd(12)} ${String(clients).padStart(7)} ${path.padEnd(7)} ${fixed(run.tps, 0).padStart(6)} ${fixed(run.p95Ms).padStart(8)} ${fixed(run.p99Ms).padStart(8)} ${String(run.failed).padStart(7)} ${String(run.aborted).padStart(7)}  ${note}`,
+                        `${script.padEnd(12)} ${String(clients).padStart(7)} ${path.padEnd(7)} ${fixed(run.tps, 0).padStart(6)} ${fixed(run.p95Ms).padStart(8)} ${fixed(run.p99Ms).padStart(8)} ${String(run.failed).padStart(7)} ${String(run.aborted).padStart(7)}  ${fixed(run.poolerCpus, 2).padStart(13)}  ${note}`,
                     );
                 }
             }
