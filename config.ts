@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { POOLER_ADMIN_CLIENTS, QUERY_WAIT_TIMEOUT_SECONDS, RESERVE_POOL_SIZE } from "./components/pooler/pgbouncer";
 import { PROXY_PORTS } from "./components/proxy/ports";
 import { cpusStable } from "./components/shared/cpus";
 import {
@@ -237,8 +238,14 @@ export type Environment = (typeof ENVIRONMENTS)[number];
 export type TlsMode = (typeof TLS_MODES)[number];
 export type DnsTarget = (typeof DNS_TARGETS)[number];
 
-/** Connections Postgres keeps for superuser maintenance, migrations and monitoring. */
-export const RESERVED_CONNECTIONS = 5;
+/**
+ * Connections to Postgres held for what is neither the pooler nor SuperTokens: the 3 of
+ * superuser_reserved_connections (operators, migrations), postgres_exporter and a backup.
+ */
+export const HELD_CONNECTIONS = 5;
+
+/** Backend containers that hold a pool at once: 2 while a zero-downtime deploy runs the new one beside the old. */
+export const BACKEND_CONTAINERS_AT_ONCE = 2;
 
 /** Every key the project reads. Order is the order of the docs. */
 export const KEYS = {
@@ -282,11 +289,11 @@ export const KEYS = {
     // Pooler
     poolerImage: key(text(pinnedImage), { default: "edoburu/pgbouncer:v1.24.1-p1", description: "PgBouncer image, pinned by version." }),
     poolerDefaultPoolSize: key(integer(1, 10000), {
-        default: 10,
+        default: 20,
         description: "PgBouncer default_pool_size: server connections per database/user pair; also the backend's DB_POOL_SIZE.",
     }),
-    poolerMaxClientConn: key(integer(1, 100000), { default: 500, description: "PgBouncer max_client_conn." }),
-    ...containerLimits("pooler", "PgBouncer", { memoryMb: 128, cpus: "0.5" }),
+    poolerMaxClientConn: key(integer(1, 100000), { default: 1500, description: "PgBouncer max_client_conn (the container's open-files limit follows it)." }),
+    ...containerLimits("pooler", "PgBouncer", { memoryMb: 128, cpus: "1" }),
 
     // SuperTokens
     supertokensImage: key(text(pinnedImage), { default: "registry.supertokens.io/supertokens/supertokens-postgresql:11.0.0", description: "SuperTokens Core image, pinned by version." }),
@@ -630,14 +637,36 @@ export const RULES: readonly Rule[] = [
         },
     },
     {
+        // Postgres's side: the pooler's server connections (its pool and reserve pool),
+        // SuperTokens' own pool and the held connections must fit in max_connections.
         key: "poolerDefaultPoolSize",
         inputs: ["postgresMaxConnections", "supertokensPoolSize", "poolerDefaultPoolSize"],
         check: (v) => {
-            const budget = v.postgresMaxConnections - RESERVED_CONNECTIONS - v.supertokensPoolSize;
+            const budget = v.postgresMaxConnections - RESERVE_POOL_SIZE - v.supertokensPoolSize - HELD_CONNECTIONS;
             return v.poolerDefaultPoolSize > budget
-                ? `expected at most ${budget} (postgresMaxConnections ${v.postgresMaxConnections} minus supertokensPoolSize ${v.supertokensPoolSize} minus ${RESERVED_CONNECTIONS} reserved), got ${v.poolerDefaultPoolSize}`
+                ? `expected at most ${budget} (postgresMaxConnections ${v.postgresMaxConnections} minus PgBouncer's reserve pool ${RESERVE_POOL_SIZE} minus supertokensPoolSize ${v.supertokensPoolSize} minus ${HELD_CONNECTIONS} held for superusers, monitoring and backups), or raise postgresMaxConnections; got ${v.poolerDefaultPoolSize}`
                 : undefined;
         },
+    },
+    {
+        // The pooler's side: every backend container's pool (DB_POOL_SIZE, two containers
+        // during a deploy) and the admin clients are PgBouncer clients.
+        key: "poolerMaxClientConn",
+        inputs: ["poolerDefaultPoolSize", "poolerMaxClientConn"],
+        check: (v) => {
+            const needed = v.poolerDefaultPoolSize * BACKEND_CONTAINERS_AT_ONCE + POOLER_ADMIN_CLIENTS;
+            return v.poolerMaxClientConn < needed
+                ? `expected at least ${needed} (the backend's DB_POOL_SIZE, poolerDefaultPoolSize ${v.poolerDefaultPoolSize}, times ${BACKEND_CONTAINERS_AT_ONCE} backend containers during a deploy, plus ${POOLER_ADMIN_CLIENTS} admin clients), got ${v.poolerMaxClientConn}`
+                : undefined;
+        },
+    },
+    {
+        key: "alertPoolerWaitSeconds",
+        inputs: ["alertPoolerWaitSeconds"],
+        check: (v) =>
+            v.alertPoolerWaitSeconds >= QUERY_WAIT_TIMEOUT_SECONDS
+                ? `expected less than PgBouncer's query_wait_timeout (${QUERY_WAIT_TIMEOUT_SECONDS} s): a client that waits that long is disconnected, so the alert would never see the wait; got ${v.alertPoolerWaitSeconds}`
+                : undefined,
     },
     {
         key: "hostMemoryMb",

@@ -78,7 +78,21 @@ const cases: [string, Mutation[], string[]][] = [
     ["host key that is no key", [set("hostSshHostKey", "not a key")], [`${K}hostSshHostKey (stack staging): expected a public host key line such as \`ssh-ed25519 AAAA...\` (from ssh-keyscan), got something that is not \`type base64\` as ssh-keyscan prints it`]],
     ["ssh user with a space", [set("hostSshUser", "deploy user")], [`${K}hostSshUser (stack staging): expected a Unix user name, got "deploy user"`]],
     ["pool size 0", [set("poolerDefaultPoolSize", "0")], [`${K}poolerDefaultPoolSize (stack staging): expected an integer from 1 to 10000, got 0`]],
-    ["pool size above max_connections", [set("poolerDefaultPoolSize", "60")], [`${K}poolerDefaultPoolSize (stack staging): expected at most 45 (postgresMaxConnections 60 minus supertokensPoolSize 10 minus 5 reserved), got 60`]],
+    [
+        "pool size that does not fit in max_connections with the reserve pool, SuperTokens and the held connections",
+        [set("poolerDefaultPoolSize", "41")],
+        [`${K}poolerDefaultPoolSize (stack staging): expected at most 40 (postgresMaxConnections 60 minus PgBouncer's reserve pool 5 minus supertokensPoolSize 10 minus 5 held for superusers, monitoring and backups), or raise postgresMaxConnections; got 41`],
+    ],
+    [
+        "max_client_conn below two backend containers' pools during a deploy",
+        [set("poolerMaxClientConn", "41")],
+        [`${K}poolerMaxClientConn (stack staging): expected at least 42 (the backend's DB_POOL_SIZE, poolerDefaultPoolSize 20, times 2 backend containers during a deploy, plus 2 admin clients), got 41`],
+    ],
+    [
+        "pooler wait alert at query_wait_timeout",
+        [set("alertPoolerWaitSeconds", "30")],
+        [`${K}alertPoolerWaitSeconds (stack staging): expected less than PgBouncer's query_wait_timeout (30 s): a client that waits that long is disconnected, so the alert would never see the wait; got 30`],
+    ],
     ["both image and build context", [set("backendBuildContext", "../byte-runner/backend")], [`${K}backendImage (stack staging): expected exactly one of backendImage and backendBuildContext, got both`]],
     ["neither image nor build context", [unset("frontendImage")], [`${K}frontendImage (stack staging): expected exactly one of frontendImage and frontendBuildContext, got neither`]],
     ["image tagged latest", [set("backendImage", "ghcr.io/byte-runner/backend:latest")], [`${K}backendImage (stack staging): expected an image pinned to a version (a tag with a version in it such as 1.2.3, not latest, or an @sha256 digest), got "ghcr.io/byte-runner/backend:latest"`]],

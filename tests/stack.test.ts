@@ -35,7 +35,7 @@ const RUNS: Record<string, string[]> = {
 };
 
 const expectations = {
-    staging: { poolSize: 10, frontendHost: "staging.byte-runner.app", apiHost: "api-staging.byte-runner.app" },
+    staging: { poolSize: 20, frontendHost: "staging.byte-runner.app", apiHost: "api-staging.byte-runner.app" },
     prod: { poolSize: 40, frontendHost: "byte-runner.app", apiHost: "api.byte-runner.app" },
 } as const;
 
@@ -140,6 +140,18 @@ for (const stack of ["staging", "prod"] as const) {
             assert.match(String(ini?.content), new RegExp(`^default_pool_size = ${expectations[stack].poolSize}$`, "m"));
             assert.match(String(ini?.content), /^pool_mode = transaction$/m);
             assert.equal(envOf(container(g, "backend")).DB_POOL_SIZE, String(expectations[stack].poolSize));
+        });
+
+        it("lets PgBouncer hold its max_client_conn clients and named prepared statements (its image is 1.21 or later)", () => {
+            const pooler = container(g, "pooler");
+            const ini = String((pooler.inputs.uploads as { file: string; content: string }[]).find((u) => u.file.endsWith("pgbouncer.ini"))?.content);
+            const maxClientConn = Number(/^max_client_conn = (\d+)$/m.exec(ini)?.[1]);
+            assert.equal(maxClientConn, 1500);
+            const [nofile] = pooler.inputs.ulimits as { name: string; soft: number; hard: number }[];
+            assert.equal(nofile.name, "nofile");
+            assert.ok(nofile.soft > maxClientConn && nofile.hard === nofile.soft, `open files ${nofile.soft} must exceed max_client_conn ${maxClientConn}`);
+            assert.match(ini, /^max_prepared_statements = 200$/m);
+            assert.match(ini, /^query_wait_timeout = 30$/m);
         });
 
         it("wires the backend: pooled DATABASE_URL, direct DIRECT_DATABASE_URL, the auth core, and every documented variable", () => {

@@ -7,41 +7,17 @@
 //           own sizing rule, doubled for the WAL and compaction headroom).
 // Prints each figure and whether its target is met; exit status 1 when one is not.
 //   npm run bench:monitoring [-- --seconds 60]
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import { MONITORING_SERVICES, MonitoringService } from "../components/monitoring/monitoring";
 import { KEYS } from "../config";
+import { cgroupOf, docker, LOCAL_PREFIX as PREFIX } from "./containers";
 
-const PREFIX = "byte-runner-local";
 const MEMORY_TARGET_MIB = 512;
 const CPU_TARGET_PERCENT = 5;
 const BYTES_PER_SAMPLE = 1.3 * 2;
 const secondsAt = process.argv.indexOf("--seconds");
 const seconds = secondsAt === -1 ? 60 : Number(process.argv[secondsAt + 1]);
 if (!(seconds >= 10)) throw new Error("--seconds takes a number of seconds, at least 10");
-
-function docker(args: string[]): string {
-    const r = spawnSync("docker", args, { encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`docker ${args.join(" ")}: ${r.stderr.trim()}`);
-    return r.stdout.trim();
-}
-
-/** The container's cgroup directories (v1: one per controller; v2: one for all). */
-function cgroupOf(id: string): { memoryStat: string; cpuUsage: () => number } {
-    const v1 = `/sys/fs/cgroup/memory/docker/${id}`;
-    if (fs.existsSync(v1)) {
-        return {
-            memoryStat: `${v1}/memory.stat`,
-            cpuUsage: () => Number(fs.readFileSync(`/sys/fs/cgroup/cpuacct/docker/${id}/cpuacct.usage`, "utf8")) / 1e9,
-        };
-    }
-    const v2 = [`/sys/fs/cgroup/system.slice/docker-${id}.scope`, `/sys/fs/cgroup/docker/${id}`].find((d) => fs.existsSync(d));
-    if (!v2) throw new Error(`no cgroup found for container ${id}`);
-    return {
-        memoryStat: `${v2}/memory.stat`,
-        cpuUsage: () => Number(/^usage_usec (\d+)$/m.exec(fs.readFileSync(`${v2}/cpu.stat`, "utf8"))?.[1]) / 1e6,
-    };
-}
 
 /** Resident memory in bytes: rss (v1) or anon (v2), what the kernel cannot drop as cache. */
 function rssBytes(memoryStat: string): number {

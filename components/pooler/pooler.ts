@@ -4,7 +4,7 @@ import * as random from "@pulumi/random";
 import { Limits } from "../../config";
 import { LogRotation, serviceContainer } from "../shared/container";
 import { serviceImage } from "../shared/image";
-import { PGBOUNCER_PORT, pgbouncerIni, pgbouncerUserlist } from "./pgbouncer";
+import { PGBOUNCER_PORT, pgbouncerIni, pgbouncerOpenFiles, pgbouncerUserlist, pgbouncerVersion } from "./pgbouncer";
 import { childOf } from "../shared/options";
 
 export interface PoolerArgs {
@@ -17,8 +17,9 @@ export interface PoolerArgs {
     rolePassword: pulumi.Input<string>;
     serverHost: string;
     serverPort: number;
-    /** default_pool_size; per stack (10 staging, 40 prod by default). */
+    /** default_pool_size; per stack (20 staging and local, 40 prod; INFRASTRUCTURE.md, Pool numbers). */
     defaultPoolSize: number;
+    /** max_client_conn; the container's open-files limit is raised to match. */
     maxClientConn: number;
     limits: Limits;
     logRotation: LogRotation;
@@ -45,12 +46,14 @@ export class Pooler extends pulumi.ComponentResource {
         super("byte-runner:pooler:Pooler", name, {}, opts);
         this.containerName = `${args.namePrefix}-pgbouncer`;
         const statsPassword = new random.RandomPassword(`${name}-stats-password`, { length: 32, special: false }, childOf(this, opts)).result;
-        this.ini = pgbouncerIni({
+        const iniArgs = {
             databases: [{ name: args.database, host: args.serverHost, port: args.serverPort, dbname: args.database }],
             defaultPoolSize: args.defaultPoolSize,
             maxClientConn: args.maxClientConn,
             statsUser: STATS_USER,
-        });
+            version: pgbouncerVersion(args.image),
+        };
+        this.ini = pgbouncerIni(iniArgs);
         const userlist = pulumi.secret(
             pulumi.all([args.rolePassword, statsPassword]).apply(([app, stats]) => pgbouncerUserlist({ [args.role]: app, [STATS_USER]: stats })),
         );
@@ -68,6 +71,7 @@ export class Pooler extends pulumi.ComponentResource {
                 ],
                 healthcheck: ["CMD-SHELL", `pg_isready -q -h 127.0.0.1 -p ${PGBOUNCER_PORT}`],
                 limits: args.limits,
+                openFiles: pgbouncerOpenFiles(iniArgs),
                 logRotation: args.logRotation,
             },
             childOf(this, opts),

@@ -43,6 +43,8 @@ export interface ServiceContainerArgs {
     mounts?: docker.types.input.ContainerMount[];
     /** "host" to see the host's processes (node_exporter); default the container's own. */
     pidMode?: "host";
+    /** Open-files limit (soft and hard) for a service that holds many sockets; default the daemon's. */
+    openFiles?: number;
 }
 
 /** Labels every managed container carries, so operators can find them with `docker ps --filter`. */
@@ -80,6 +82,7 @@ export function serviceContainer(name: string, args: ServiceContainerArgs, opts:
             volumes: args.volumes,
             mounts: args.mounts,
             pidMode: args.pidMode,
+            ulimits: args.openFiles === undefined ? undefined : [{ name: "nofile", soft: args.openFiles, hard: args.openFiles }],
             uploads: args.uploads,
             shmSize: args.shmSizeMb,
             hosts: args.hosts,
