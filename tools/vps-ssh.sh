@@ -44,8 +44,7 @@ vps_ssh_prepare() {
     # shellcheck disable=SC2034 # read by the tools that source this file
     vps_ssh_target="$user@$address"
     # shellcheck disable=SC2034
-    vps_ssh_sudo=0
-    [[ $user == root ]] || vps_ssh_sudo=1
+    if [[ $user == root ]]; then vps_ssh_sudo=0; else vps_ssh_sudo=1; fi
 }
 
 # Single-quoted for the remote shell, quotes inside included.
