@@ -11,6 +11,7 @@
 # Without OWN_KEY (1: your own agent and ~/.ssh/config) the stack's hostSshPrivateKey is
 # written to a 0600 file in a private temporary directory, removed on exit; no secret is
 # ever on a command line.
+set -euo pipefail
 
 # vps_ssh_prepare STACK OWN_KEY TOOL: TOOL names the caller in error messages.
 vps_ssh_prepare() {
@@ -51,7 +52,6 @@ vps_ssh_prepare() {
 vps_quote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
-    set -euo pipefail
     usage() {
         echo "usage: bash tools/vps-ssh.sh STACK [--own-key] -- COMMAND" >&2
         exit 2
