@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parseRunCommand, runCommand, scriptFile } from "../components/shared/vps-script";
-import { envDifferences, EXIT, main } from "../tools/drift";
+import { envDifferences, EXIT, main, refreshChange } from "../tools/drift";
 
 describe("npm run drift", () => {
     const script = scriptFile("firewall.sh", "#!/usr/bin/env bash\necho firewall\n");
@@ -35,6 +35,17 @@ describe("npm run drift", () => {
         assert.deepEqual(found, ["DATABASE_URL changed", "DEBUG added", "LOG_LEVEL removed", "NODE_VERSION added"]);
         assert.ok(!found.join(" ").includes("s3cret") && !found.join(" ").includes("other"));
         assert.deepEqual(envDifferences(wanted, [...wanted, ...image], image), []);
+    });
+
+    it("reads what a refresh preview found: gone, the properties that differ, or nothing", () => {
+        const urn = "urn:pulumi:prod::byte-runner-infra::docker:index/network:Network::internal";
+        assert.equal(refreshChange({ op: "refresh", urn, oldState: { outputs: { name: "n" } } }), "gone: the provider no longer finds it");
+        assert.equal(refreshChange({ op: "delete", urn }), "gone: the provider no longer finds it");
+        assert.equal(refreshChange({ op: "update", urn, detailedDiff: { labels: { kind: "update" }, internal: { kind: "update" } } }), "differs in internal, labels");
+        const same = { name: "n", labels: [{ label: "a", value: "b" }] };
+        assert.equal(refreshChange({ op: "refresh", urn, oldState: { outputs: same }, newState: { outputs: { ...same } } }), undefined);
+        assert.equal(refreshChange({ op: "refresh", urn, oldState: { outputs: same }, newState: { outputs: { ...same, labels: [] } } }), "differs in labels");
+        assert.equal(refreshChange({ op: "same", urn }), undefined);
     });
 
     it("refuses bad arguments before reading anything (exit 2)", () => {

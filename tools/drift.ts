@@ -208,7 +208,7 @@ export function commandDrift(resources: StateResource[], stack: string, ownKey: 
     return drifts;
 }
 
-interface RefreshStep {
+export interface RefreshStep {
     op: string;
     urn: string;
     oldState?: { outputs?: Record<string, unknown> };
@@ -226,21 +226,28 @@ export function refreshDrift(stack: string): Drift[] {
     } catch {
         throw new LookFailed(`pulumi refresh --preview-only did not run (exit ${r.status}):\n${lastLines(r.stderr || r.stdout)}`);
     }
-    return (plan.steps ?? [])
-        .filter((s) => !["same", "refresh", "read"].includes(s.op) || (s.op === "refresh" && refreshChanged(s)))
-        .map((s) => {
-            const type = s.urn.split("::")[2]?.split("$").pop() ?? "";
-            const properties = Object.keys(s.detailedDiff ?? {}).length > 0 ? Object.keys(s.detailedDiff ?? {}) : (s.diffReasons ?? []);
-            const gone = s.op === "delete" || (s.op === "refresh" && !s.newState);
-            return {
-                what: `${type} ${resourceName(s.urn)} (refresh)`,
-                detail: gone ? "gone: the provider no longer finds it" : properties.length > 0 ? `differs in ${properties.join(", ")}` : `${s.op}`,
-            };
-        });
+    return (plan.steps ?? []).flatMap((step) => {
+        const change = refreshChange(step);
+        if (!change) return [];
+        const type = step.urn.split("::")[2]?.split("$").pop() ?? "";
+        return [{ what: `${type} ${resourceName(step.urn)} (refresh)`, detail: change }];
+    });
 }
 
-function refreshChanged(step: RefreshStep): boolean {
-    return !step.newState || (step.diffReasons ?? []).length > 0 || Object.keys(step.detailedDiff ?? {}).length > 0;
+/** What a refresh step changed, for a reader; undefined when nothing did. */
+export function refreshChange(step: RefreshStep): string | undefined {
+    if (step.op === "same" || step.op === "read") return undefined;
+    if (step.op === "delete" || (step.op === "refresh" && !step.newState)) return "gone: the provider no longer finds it";
+    const named = [...Object.keys(step.detailedDiff ?? {}), ...(step.diffReasons ?? [])];
+    if (named.length === 0 && step.op === "refresh") {
+        const before = step.oldState?.outputs ?? {};
+        const after = step.newState?.outputs ?? {};
+        for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
+            if (JSON.stringify(before[key]) !== JSON.stringify(after[key])) named.push(key);
+        }
+        if (named.length === 0) return undefined;
+    }
+    return named.length > 0 ? `differs in ${[...new Set(named)].sort().join(", ")}` : step.op;
 }
 
 export function lookAtDrift(stack: string, ownKey: boolean): Drift[] {
