@@ -44,6 +44,8 @@ export const EXIT = { clean: 0, drifted: 1, usage: 2, failed: 4 } as const;
 export interface Drift {
     what: string;
     detail: string;
+    /** The resource, when it is one of the state's. */
+    urn?: string;
     repair?: { kind: "remove-container"; name: string } | { kind: "rerun"; command: string; stdin: string } | { kind: "replace"; urn: string };
 }
 
@@ -156,7 +158,7 @@ export function containerDrift(resources: StateResource[], stack: string, ownKey
         const what = `container ${name}`;
         const found = live.get(name);
         if (!found) {
-            drifts.push({ what, detail: "gone: no container by that name on the VPS" });
+            drifts.push({ what, urn: resource.urn, detail: "gone: no container by that name on the VPS" });
             return;
         }
         const problems: string[] = [];
@@ -169,6 +171,7 @@ export function containerDrift(resources: StateResource[], stack: string, ownKey
         if (problems.length === 0) return;
         drifts.push({
             what,
+            urn: resource.urn,
             detail: problems.join("; "),
             repair: handMade ? { kind: "remove-container", name } : env.length > 0 || !found.State.Running ? { kind: "replace", urn: resource.urn } : undefined,
         });
@@ -218,8 +221,8 @@ export interface RefreshStep {
 }
 
 /** What `pulumi refresh --preview-only --json` found changed, one line per resource with its properties. */
-export function refreshDrift(stack: string): Drift[] {
-    const r = pulumi(["refresh", "--stack", stack, "--preview-only", "--expect-no-changes", "--json", "--non-interactive"]);
+export function refreshDrift(stack: string, exclude: string[] = []): Drift[] {
+    const r = pulumi(["refresh", "--stack", stack, "--preview-only", "--expect-no-changes", "--json", "--non-interactive", ...exclude.flatMap((urn) => ["--exclude", urn])]);
     let plan: { steps?: RefreshStep[] };
     try {
         plan = JSON.parse(r.stdout) as { steps?: RefreshStep[] };
@@ -253,9 +256,12 @@ export function refreshChange(step: RefreshStep): string | undefined {
 export function lookAtDrift(stack: string, ownKey: boolean): Drift[] {
     const resources = exportState(stack);
     if (resources.length === 0) throw new LookFailed(`stack ${stack} has no resources in its state: nothing to compare (pulumi up first)`);
-    // The VPS first: the Docker provider's read can remove a stopped container it manages,
-    // and the look on the VPS should see it as it was.
-    return [...containerDrift(resources, stack, ownKey), ...commandDrift(resources, stack, ownKey), ...refreshDrift(stack)];
+    // The VPS first, and the containers it found drifted are left out of the refresh: the
+    // Docker provider's read removes a stopped container it manages (upstream
+    // kreuzwerker/terraform-provider-docker), which a look must not do.
+    const containers = containerDrift(resources, stack, ownKey);
+    const exclude = containers.flatMap((d) => (d.urn ? [d.urn] : []));
+    return [...containers, ...commandDrift(resources, stack, ownKey), ...refreshDrift(stack, exclude)];
 }
 
 function report(stack: string, drifts: Drift[]): void {
