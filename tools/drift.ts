@@ -18,8 +18,8 @@
 // --repair puts the stack back: a container made by hand under a managed name is removed
 // (the one Pulumi made is gone already; data lives in volumes), the drifted command
 // resources run again exactly as the state records them (same script, same settings on
-// stdin), then `pulumi up --refresh` recreates what is gone or stopped, and the looks run
-// again. Runbook: INFRASTRUCTURE.md, Drift.
+// stdin), then `pulumi up --refresh` recreates what is gone and starts what is stopped, and
+// the looks run again. Runbook: INFRASTRUCTURE.md, Drift.
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { BOOTSTRAP_SCRIPT } from "../components/host/host";
@@ -173,7 +173,9 @@ export function containerDrift(resources: StateResource[], stack: string, ownKey
             what,
             urn: resource.urn,
             detail: problems.join("; "),
-            repair: handMade ? { kind: "remove-container", name } : env.length > 0 || !found.State.Running ? { kind: "replace", urn: resource.urn } : undefined,
+            // A stopped one needs nothing more: refreshed, its state says mustRun false, and the
+            // update back to true starts it (the Docker provider's update).
+            repair: handMade ? { kind: "remove-container", name } : env.length > 0 ? { kind: "replace", urn: resource.urn } : undefined,
         });
     });
     return drifts;
@@ -256,9 +258,8 @@ export function refreshChange(step: RefreshStep): string | undefined {
 export function lookAtDrift(stack: string, ownKey: boolean): Drift[] {
     const resources = exportState(stack);
     if (resources.length === 0) throw new LookFailed(`stack ${stack} has no resources in its state: nothing to compare (pulumi up first)`);
-    // The VPS first, and the containers it found drifted are left out of the refresh: the
-    // Docker provider's read removes a stopped container it manages (upstream
-    // kreuzwerker/terraform-provider-docker), which a look must not do.
+    // The containers the look on the VPS named are left out of the refresh, which would name
+    // them again less readably (a stopped one as `mustRun`, one made again as gone).
     const containers = containerDrift(resources, stack, ownKey);
     const exclude = containers.flatMap((d) => (d.urn ? [d.urn] : []));
     return [...containers, ...commandDrift(resources, stack, ownKey), ...refreshDrift(stack, exclude)];
