@@ -164,9 +164,14 @@ describe("the local stack, end to end", { concurrency: false }, () => {
             docker(["stop", frontend]);
             const inspected = JSON.parse(docker(["inspect", backend]))[0] as { Config: { Env: string[]; Image: string }; NetworkSettings: { Networks: Record<string, unknown> } };
             docker(["rm", "-f", backend]);
-            const byHand = ["run", "-d", "--name", backend, "--network", Object.keys(inspected.NetworkSettings.Networks)[0]];
-            for (const e of [...inspected.Config.Env, "DRIFT_SET_BY_HAND=1"]) byHand.push("-e", e);
-            docker([...byHand, inspected.Config.Image]);
+            // Its env (secrets among it) through a 0600 file, never a command line.
+            const envFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "byte-runner-drift-")), "env");
+            fs.writeFileSync(envFile, [...inspected.Config.Env, "DRIFT_SET_BY_HAND=1"].join("\n") + "\n", { mode: 0o600 });
+            try {
+                docker(["run", "-d", "--name", backend, "--network", Object.keys(inspected.NetworkSettings.Networks)[0], "--env-file", envFile, inspected.Config.Image]);
+            } finally {
+                fs.rmSync(path.dirname(envFile), { recursive: true, force: true });
+            }
             assert.match(run("nft", ["list", "chain", ...FIREWALL_TABLE, "allowed_services"]).stdout, /accept/);
             const flushed = run("nft", ["flush", "chain", ...FIREWALL_TABLE, "allowed_services"]);
             assert.equal(flushed.status, 0, explain(flushed));
