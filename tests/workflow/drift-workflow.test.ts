@@ -60,6 +60,8 @@ describe("the daily drift workflow", () => {
         const steps = workflow.jobs.drift.steps;
         const check = steps.find((s) => s.id === "check");
         assert.match(check?.run ?? "", /npm run --silent drift -- "\$STACK" >drift\.txt/);
+        // Without it tools/pulumi-env.sh would read a file backend in the clone: no state at all.
+        assert.ok(check?.env?.PULUMI_BACKEND_URL, "the check names the team's state backend");
         const report = steps.at(-1)!;
         assert.equal(report.if, "always()", "the report must run when the check fails");
         assert.match(report.run ?? "", /tools\/drift-report\.sh "\$STACK" "\$DRIFT_STATUS" drift\.txt/);
