@@ -192,9 +192,15 @@ case ${1:-} in
             docker_local network rm "$network" >/dev/null
         done
         remove_all volume ls -q --filter "name=^${prefix}" -- volume rm
+        # The local stack runs without the host firewall; a test that turned it on for a while
+        # (tests/e2e/local.test.ts, drift) and was cut off may have left its table behind.
+        if command -v nft >/dev/null && nft list table inet byte_runner_firewall >/dev/null 2>&1; then
+            nft delete table inet byte_runner_firewall
+            rm -f /etc/byte-runner/firewall.nft
+        fi
         # The offsite repository of the local stack, in the S3 server on this machine.
         if bash tools/local-vps/s3.sh status >/dev/null 2>&1; then bash tools/local-vps/s3.sh wipe "${prefix%-}"; fi
-        echo "[local-stack] the local VPS has no byte-runner container, network, volume or offsite backup left"
+        echo "[local-stack] the local VPS has no byte-runner container, network, volume, offsite backup or firewall table left"
         ;;
     *) die "usage: local-stack.sh setup|vps|images|sshd|s3|toolchain|config|up|urls|destroy|reset" ;;
 esac

@@ -11,10 +11,8 @@
 #   --follow   keep printing new lines (Ctrl-C stops)
 #   --own-key  log in with your own SSH setup (agent, ~/.ssh/config) instead of the stack's
 #              hostSshPrivateKey
-# The address, port, user and pinned host key come from the stack's config (`pulumi config
-# get`, run through tools/pulumi-env.sh as every tool here); host key checking is never off.
-# The stack's private key is written to a 0600 file in a private temporary directory,
-# removed on exit; no secret is ever on a command line. A non-root user runs docker through
+# The connection comes from the stack's config, its key only in a 0600 file removed on exit
+# (tools/vps-ssh.sh, shared with npm run drift). A non-root user runs docker through
 # `sudo -n`, as the stack's own commands do.
 # Exit status: 0 done (also when nothing matched), 2 bad arguments, other: ssh or docker failed.
 set -euo pipefail
@@ -71,33 +69,9 @@ cd "$repo"
 # shellcheck source-path=SCRIPTDIR source=pulumi-env.sh
 source tools/pulumi-env.sh
 
-config() {
-    pulumi config get --stack "$stack" "$1" || {
-        printf 'logs: cannot read %s of stack %s (pulumi config get)\n' "$1" "$stack" >&2
-        exit 1
-    }
-}
-address=$(config hostAddress)
-port=$(config hostSshPort)
-user=$(config hostSshUser)
-host_key=$(config hostSshHostKey)
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-# The pinned host key under an alias, so the known_hosts line needs no address or port.
-printf 'byte-runner-%s %s\n' "$stack" "$host_key" >"$work/known_hosts"
-ssh_options=(-p "$port" -o BatchMode=yes -o StrictHostKeyChecking=yes -o "UserKnownHostsFile=$work/known_hosts"
-    -o GlobalKnownHostsFile=/dev/null -o "HostKeyAlias=byte-runner-$stack")
-if ((!own_key)); then
-    (
-        umask 077
-        config hostSshPrivateKey >"$work/key"
-    )
-    ssh_options+=(-o IdentitiesOnly=yes -i "$work/key")
-fi
-
-# Single-quoted for the remote shell, quotes inside included.
-quote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+# shellcheck source-path=SCRIPTDIR source=vps-ssh.sh
+source tools/vps-ssh.sh
+vps_ssh_prepare "$stack" "$own_key" logs
 
 # Run on the VPS by sh: $1 sudo (1 or 0), $2 container prefix, $3 service or "" (list),
 # $4 since, $5 tail, $6 follow, $7 pattern. Quoted whole, its arguments one by one.
@@ -124,12 +98,10 @@ status=$?
 [ "$status" = 1 ] || exit "$status"
 echo "logs: no line matched" >&2
 '
-sudo=0
-[[ $user == root ]] || sudo=1
-remote="sh -c $(quote "$remote_script") logs"
-for argument in "$sudo" "byte-runner-$stack-" "$service" "$since" "$tail" "$follow" "$pattern"; do
-    remote+=" $(quote "$argument")"
+remote="sh -c $(vps_quote "$remote_script") logs"
+for argument in "$vps_ssh_sudo" "byte-runner-$stack-" "$service" "$since" "$tail" "$follow" "$pattern"; do
+    remote+=" $(vps_quote "$argument")"
 done
 # Not exec: the EXIT trap removes the key file when ssh ends (Ctrl-C with --follow included).
 # shellcheck disable=SC2029 # built above to expand on the VPS, every argument quoted
-ssh "${ssh_options[@]}" "$user@$address" "$remote"
+ssh "${vps_ssh_options[@]}" "$vps_ssh_target" "$remote"

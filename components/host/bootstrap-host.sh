@@ -3,19 +3,25 @@
 # SSH from the Host component; safe to run any number of times: every step checks
 # before it changes anything, and the last line counts the changes it made.
 #
-# Usage: bootstrap-host.sh [--check-settings] < settings
+# Usage: bootstrap-host.sh [--check | --check-settings] < settings
+#   --check           change nothing; exit 3 and name each difference when the host is not
+#                     what these settings make it (a file it writes, by sha256, edited or
+#                     missing; a package, the engine or the swap gone), 0 when it is
 #   --check-settings  only read and check the settings, change nothing (exit 0 or 2)
 # Settings (KEY=VALUE lines on stdin, all required; components/shared/settings.sh):
 #   SWAP_MB           swap file size in MiB, 0 to 65536; 0 for none (hostSwapMb)
 #   LOG_MAX_SIZE_MB   docker json-file log size per file, 1 to 1024 (hostLogMaxSizeMb)
 #   LOG_MAX_FILES     docker json-file files kept per container, 1 to 100 (hostLogMaxFiles)
-# Exit status: 0 done, 1 failure, 2 bad settings.
+# Exit status: 0 done (or, with --check, up to date), 1 failure, 2 bad settings, 3 (--check) drifted.
 set -euo pipefail
 
 # shellcheck source=../shared/settings.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../shared/settings.sh"
 
 changes=0
+# --check: every step compares instead of changing, and names what differs here.
+check_only=0
+drifted=()
 
 log() { printf 'bootstrap: %s\n' "$*"; }
 die() {
@@ -26,8 +32,16 @@ changed() {
     changes=$((changes + 1))
     log "changed: $*"
 }
+drift() {
+    drifted+=("$*")
+    log "drift: $*"
+}
 
-settings_mode bootstrap "$@"
+if [[ $# -eq 1 && $1 == --check ]]; then
+    check_only=1
+else
+    settings_mode bootstrap "$@"
+fi
 settings_read bootstrap SWAP_MB LOG_MAX_SIZE_MB LOG_MAX_FILES
 settings_int SWAP_MB 0 65536
 settings_int LOG_MAX_SIZE_MB 1 1024
@@ -43,9 +57,21 @@ command -v apt-get >/dev/null || die "only Debian/Ubuntu hosts are supported (no
 has_systemd() { [[ -d /run/systemd/system ]]; }
 
 # Writes $2 to file $1 (mode $3) only when the content differs; returns 1 when unchanged.
+# With --check it writes nothing: a difference is named with both checksums, and it returns 1.
 write_if_changed() {
     local file=$1 content=$2 mode=$3
     if [[ -f $file ]] && [[ "$(cat "$file")" == "$content" ]]; then
+        return 1
+    fi
+    if ((check_only)); then
+        if [[ -f $file ]]; then
+            local live wanted
+            live=$(sha256sum <"$file")
+            wanted=$(printf '%s\n' "$content" | sha256sum)
+            drift "$file was edited (sha256 ${live:0:12}, bootstrap writes ${wanted:0:12})"
+        else
+            drift "$file is missing"
+        fi
         return 1
     fi
     mkdir -p "$(dirname "$file")"
@@ -64,6 +90,10 @@ ensure_packages() {
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
     done
     [[ ${#missing[@]} -eq 0 ]] && return 0
+    if ((check_only)); then
+        drift "package(s) ${missing[*]} not installed"
+        return 0
+    fi
     if [[ $apt_updated -eq 0 ]]; then
         DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq
         apt_updated=1
@@ -75,7 +105,7 @@ ensure_packages() {
 
 # 1. Docker Engine. A host that already runs a Docker engine (any packaging) is left as it is.
 if command -v dockerd >/dev/null; then
-    log "ok: docker engine present ($(dockerd --version 2>/dev/null | head -n1))"
+    ((check_only)) || log "ok: docker engine present ($(dockerd --version 2>/dev/null | head -n1))"
 else
     ensure_packages docker.io ca-certificates
 fi
@@ -101,13 +131,18 @@ if write_if_changed /etc/docker/daemon.json "$daemon_json" 0644; then
     fi
 fi
 if has_systemd && ! systemctl is-active --quiet docker; then
-    systemctl enable --now docker
-    changed "docker service enabled and started"
+    if ((check_only)); then
+        drift "the docker service is not running"
+    else
+        systemctl enable --now docker
+        changed "docker service enabled and started"
+    fi
 fi
 if ! docker info >/dev/null 2>&1; then
-    die "the docker engine does not answer (docker info failed); start it and run again"
+    ((check_only)) || die "the docker engine does not answer (docker info failed); start it and run again"
+    drift "the docker engine does not answer (docker info failed)"
 fi
-if [[ -n ${SUDO_USER:-} && $SUDO_USER != root ]] && ! id -nG "$SUDO_USER" | grep -qw docker; then
+if ((!check_only)) && [[ -n ${SUDO_USER:-} && $SUDO_USER != root ]] && ! id -nG "$SUDO_USER" | grep -qw docker; then
     usermod -aG docker "$SUDO_USER"
     changed "added $SUDO_USER to the docker group (Docker over SSH)"
 fi
@@ -121,7 +156,12 @@ fi
 
 # 4. Swap.
 swapfile=/swapfile
-if [[ $SWAP_MB -gt 0 ]]; then
+if ((check_only)) && [[ $SWAP_MB -gt 0 ]]; then
+    if [[ ! -f $swapfile ]] || [[ $(stat -c %s "$swapfile") -ne $((SWAP_MB * 1024 * 1024)) ]]; then
+        drift "$swapfile is missing or not ${SWAP_MB} MiB"
+    fi
+    grep -q "^$swapfile " /etc/fstab 2>/dev/null || drift "$swapfile is not in /etc/fstab"
+elif [[ $SWAP_MB -gt 0 ]]; then
     # A file of another size, or one a cut-off run left unformatted, is made again.
     if [[ -f $swapfile ]] && { [[ $(stat -c %s "$swapfile") -ne $((SWAP_MB * 1024 * 1024)) ]] || ! swaplabel "$swapfile" >/dev/null 2>&1; }; then
         swapoff "$swapfile" 2>/dev/null || true
@@ -164,4 +204,12 @@ X11Forwarding no' 0644; then
     fi
 fi
 
+if ((check_only)); then
+    if ((${#drifted[@]} > 0)); then
+        log "not as bootstrapped: ${#drifted[@]} difference(s); npm run drift -- STACK --repair runs the bootstrap again (INFRASTRUCTURE.md, Drift)"
+        exit 3
+    fi
+    log "up to date (daemon.json, auto-upgrades, sshd, swap and packages as bootstrapped)"
+    exit 0
+fi
 log "done: ${changes} change(s)"

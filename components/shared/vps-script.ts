@@ -149,3 +149,35 @@ export class ShippedScript implements ScriptFile {
         return this.upload.urn.apply((urn) => runCommand(this, urn, args, passEnv, this.sudo));
     }
 }
+
+/** What runCommand was given, read back from a command line it made. */
+export interface RunCommandParts {
+    script: ScriptFile;
+    uploadUrn: string;
+    args: string[];
+    passEnv: string[];
+    sudo: boolean;
+}
+
+/**
+ * Reads back what runCommand made a command line from (a command resource's `create` as
+ * the state records it), so that a tool can run the same shipped script in another mode
+ * (npm run drift: --check). Undefined for a line runCommand did not make.
+ */
+export function parseRunCommand(line: string): RunCommandParts | undefined {
+    const marker = ` bash -c ${shellQuote(RUN)} `;
+    const at = ` ${line}`.indexOf(marker);
+    if (at < 0) return undefined;
+    const head = line.slice(0, at).split(" ").filter((word) => word !== "");
+    const sudo = head[0] === "sudo" && head[1] === "-n";
+    const envWords = head.slice(sudo ? 2 : 0);
+    if (envWords.length > 0 && envWords.shift() !== "env") return undefined;
+    const passEnv = envWords.map((word) => /^([A-Z_][A-Z0-9_]*)="\$\{\1:-\}"$/.exec(word)?.[1]);
+    if (passEnv.some((name) => name === undefined)) return undefined;
+    const tail = /^(\S+) (\S+) ([0-9a-f]{64})((?: '(?:[^']|'"'"')*')+)$/.exec(line.slice(at + marker.length - 1));
+    if (!tail) return undefined;
+    const quoted = [...tail[4].matchAll(/ '((?:[^']|'"'"')*)'/g)].map((m) => m[1].replace(/'"'"'/g, "'"));
+    const [name, file, hash] = [tail[1], tail[2], tail[3]];
+    if (file !== `${SCRIPTS_DIR}/${name}-${hash.slice(0, 16)}`) return undefined;
+    return { script: { name, path: file, sha256: hash }, uploadUrn: quoted[0], args: quoted.slice(1), passEnv: passEnv as string[], sudo };
+}

@@ -24,6 +24,28 @@ describe("components/host/bootstrap-host.sh on a real host", () => {
         assert.match(fs.readFileSync("/etc/apt/apt.conf.d/20auto-upgrades", "utf8"), /Unattended-Upgrade "1"/);
     });
 
+    it("--check names each file it writes that was edited by hand, by checksum, and is clean again after a run", () => {
+        const daemonJson = fs.readFileSync("/etc/docker/daemon.json", "utf8");
+        const applied = run("bash", [SCRIPT], { input: settings, timeoutMs: 10 * 60_000 });
+        assert.equal(applied.status, 0, explain(applied));
+        let check = run("bash", [SCRIPT, "--check"], { input: settings });
+        assert.equal(check.status, 0, explain(check));
+        assert.match(check.stdout, /^bootstrap: up to date/m);
+        try {
+            fs.writeFileSync("/etc/docker/daemon.json", daemonJson.replace(/"max-file": "\d+"/, '"max-file": "99"'));
+            check = run("bash", [SCRIPT, "--check"], { input: settings });
+            assert.equal(check.status, 3, explain(check));
+            assert.match(check.stdout, /^bootstrap: drift: \/etc\/docker\/daemon\.json was edited \(sha256 [0-9a-f]{12}, bootstrap writes [0-9a-f]{12}\)$/m);
+            assert.match(fs.readFileSync("/etc/docker/daemon.json", "utf8"), /"max-file": "99"/, "--check changed the file");
+            const again = run("bash", [SCRIPT], { input: settings, timeoutMs: 10 * 60_000 });
+            assert.equal(again.status, 0, explain(again));
+            check = run("bash", [SCRIPT, "--check"], { input: settings });
+            assert.equal(check.status, 0, explain(check));
+        } finally {
+            fs.writeFileSync("/etc/docker/daemon.json", daemonJson);
+        }
+    });
+
     it("refuses bad or missing settings before changing anything, naming the setting", () => {
         const before = fs.readFileSync("/etc/docker/daemon.json", "utf8");
         const cases: [string, RegExp][] = [

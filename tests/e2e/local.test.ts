@@ -1,7 +1,8 @@
 // The local stack end to end: `pulumi up` over SSH against this machine as the VPS
 // (bootstrap, Docker over ssh://, every container), HTTPS through Caddy to the apps and
 // the database, idempotency, a targeted change, no secret in the state, migration day
-// (Supabase's and the SuperTokens core's data in, verified), and a destroy that keeps the data. Needs `bash tools/local-stack.sh setup` first (tools/test.sh).
+// (Supabase's and the SuperTokens core's data in, verified), drift made by hand found and
+// repaired (npm run drift), and a destroy that keeps the data. Needs `bash tools/local-stack.sh setup` first (tools/test.sh).
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -37,6 +38,13 @@ function psql(sql: string, container = `${PREFIX}-postgres`, database = "app", s
     assert.equal(r.status, 0, explain(r));
     return r.stdout.trim();
 }
+
+/** npm run drift -- local [...]: tools/drift.ts with this Node. */
+function drift(args: string[] = []) {
+    return run(process.execPath, ["--import", "tsx", "tools/drift.ts", "local", ...args], { timeoutMs: 15 * 60_000 });
+}
+
+const FIREWALL_TABLE = ["inet", "byte_runner_firewall"];
 
 function config(args: string[]): void {
     const r = pulumi(["config", ...args, ...STACK.slice(0, 2)]);
@@ -140,6 +148,68 @@ describe("the local stack, end to end", { concurrency: false }, () => {
         for (const [what, value] of Object.entries(secrets)) {
             assert.ok(value && value.length >= 16, `${what} not found`);
             assert.ok(!exported.stdout.includes(value), `${what} is in the exported state in plain text`);
+        }
+    });
+
+    it("5b. drift by hand (a container stopped, one made again with another env, the firewall's rules flushed, then its table deleted) is named and repaired", { skip: SKIP }, () => {
+        // The local stack runs without the firewall: its policy drops what containers send to
+        // this machine (the S3 server, the alert receiver). It is on for this step only.
+        // Flushed, not `nft flush table`: that keeps the base chains' drop policy with no rule
+        // left, cutting every inbound packet, loopback and the SSH that checks it included.
+        config(["set", "firewallEnabled", "true"]);
+        try {
+            up();
+            let r = drift();
+            assert.equal(r.status, 0, explain(r));
+            assert.match(r.stdout, /no drift/);
+
+            const backend = `${PREFIX}-backend`;
+            const frontend = `${PREFIX}-frontend`;
+            docker(["stop", frontend]);
+            const inspected = JSON.parse(docker(["inspect", backend]))[0] as { Config: { Env: string[]; Image: string }; NetworkSettings: { Networks: Record<string, unknown> } };
+            docker(["rm", "-f", backend]);
+            // Its env (secrets among it) through a 0600 file, never a command line.
+            const envFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "byte-runner-drift-")), "env");
+            fs.writeFileSync(envFile, [...inspected.Config.Env, "DRIFT_SET_BY_HAND=1"].join("\n") + "\n", { mode: 0o600 });
+            try {
+                docker(["run", "-d", "--name", backend, "--network", Object.keys(inspected.NetworkSettings.Networks)[0], "--env-file", envFile, inspected.Config.Image]);
+            } finally {
+                fs.rmSync(path.dirname(envFile), { recursive: true, force: true });
+            }
+            assert.match(run("nft", ["list", "chain", ...FIREWALL_TABLE, "allowed_services"]).stdout, /accept/);
+            const flushed = run("nft", ["flush", "chain", ...FIREWALL_TABLE, "allowed_services"]);
+            assert.equal(flushed.status, 0, explain(flushed));
+
+            r = drift();
+            assert.equal(r.status, 1, explain(r));
+            assert.match(r.stdout, new RegExp(`- container ${frontend}: exited`), r.stdout);
+            assert.match(r.stdout, new RegExp(`- container ${backend}: not the container Pulumi made .*environment differs: DRIFT_SET_BY_HAND added`), r.stdout);
+            assert.match(r.stdout, /- firewall \(firewall-apply\): .*edited by hand/, r.stdout);
+            assert.match(r.stdout, /npm run drift -- local --repair/);
+
+            r = drift(["--repair"]);
+            assert.equal(r.status, 0, explain(r));
+            assert.match(r.stdout, /after the repair:\ndrift: stack local: no drift/, r.stdout);
+            assert.equal(docker(["inspect", "-f", "{{.State.Running}}", frontend]), "true");
+            assert.ok(!docker(["inspect", "-f", "{{json .Config.Env}}", backend]).includes("DRIFT_SET_BY_HAND"), "the hand-made backend is still there");
+            assert.match(run("nft", ["list", "chain", ...FIREWALL_TABLE, "allowed_services"]).stdout, /accept/);
+            const health = https(API, "/health");
+            assert.equal(health.status, 200, health.body);
+
+            // The whole table gone, as `nft delete table` or a `flush ruleset` leaves it: named
+            // by --repair's first look, loaded again, and its second look is clean.
+            const deleted = run("nft", ["delete", "table", ...FIREWALL_TABLE]);
+            assert.equal(deleted.status, 0, explain(deleted));
+            r = drift(["--repair"]);
+            assert.equal(r.status, 0, explain(r));
+            assert.match(r.stdout, /^drift: stack local: 1 difference\(s\)[^\n]*\n {2}- firewall \(firewall-apply\): .*table inet byte_runner_firewall is missing\)$/m, r.stdout);
+            assert.match(r.stdout, /after the repair:\ndrift: stack local: no drift/, r.stdout);
+            assert.equal(run("nft", ["list", "table", ...FIREWALL_TABLE]).status, 0, "the repair did not load the table again");
+        } finally {
+            config(["set", "firewallEnabled", "false"]);
+            up();
+            // Whatever happened above, this machine is left without the firewall it does not run.
+            run("nft", ["delete", "table", ...FIREWALL_TABLE]);
         }
     });
 
