@@ -18,6 +18,7 @@ import { after, before, describe, it } from "node:test";
 import { KEYS } from "../../config";
 import { allowedSkip, missingError } from "../../tests/skip";
 import { CADDY_METRICS_PORT, caddyfile, CaddyfileArgs } from "./caddyfile";
+import { CADDY_UPSTREAMS_DIR } from "./upstreams";
 import { freePort } from "../../tests/free-port";
 import { builtTool } from "../../tests/built-tool";
 
@@ -32,9 +33,11 @@ const caddy = builtTool({
 });
 
 const routes = [
-    { host: "staging.byte-runner.app", upstream: "frontend:3000" },
-    { host: "api.staging.byte-runner.app", upstream: "backend:4000" },
+    { host: "staging.byte-runner.app", upstreamFile: `${CADDY_UPSTREAMS_DIR}/frontend.caddy` },
+    { host: "api.staging.byte-runner.app", upstreamFile: `${CADDY_UPSTREAMS_DIR}/backend.caddy` },
 ];
+/** What a release writes into each upstream file (components/app/release.sh). */
+const upstreamLines: Record<string, string> = { "frontend.caddy": "reverse_proxy frontend:3000\n", "backend.caddy": "reverse_proxy backend:4000\n" };
 const redirects = [{ from: "www.staging.byte-runner.app", to: "staging.byte-runner.app" }];
 const sample = caddyfile({ routes, redirects, tlsMode: "internal", hstsMaxAgeSeconds: 31536000 });
 
@@ -49,6 +52,15 @@ interface Adapted {
     };
 }
 
+/** Writes the sample's Caddyfile into `dir`, with its upstream files there instead of CADDY_UPSTREAMS_DIR; returns its path. */
+function writeWithUpstreams(dir: string, text: string): string {
+    const file = path.join(dir, "Caddyfile");
+    fs.mkdirSync(path.join(dir, "upstreams"));
+    for (const [name, line] of Object.entries(upstreamLines)) fs.writeFileSync(path.join(dir, "upstreams", name), line);
+    fs.writeFileSync(file, text.replaceAll(`${CADDY_UPSTREAMS_DIR}/`, `${dir}/upstreams/`));
+    return file;
+}
+
 function withTempDir<T>(prefix: string, body: (dir: string) => T): T {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
     try {
@@ -61,8 +73,7 @@ function withTempDir<T>(prefix: string, body: (dir: string) => T): T {
 /** `caddy adapt` (parses every directive, provisions nothing) of the Caddyfile as JSON. */
 function adapt(text: string): Adapted {
     return withTempDir("caddyfile-", (dir) => {
-        const file = path.join(dir, "Caddyfile");
-        fs.writeFileSync(file, text);
+        const file = writeWithUpstreams(dir, text);
         const result = spawnSync("caddy", ["adapt", "--config", file, "--adapter", "caddyfile"], { encoding: "utf8", env: caddy.env });
         assert.equal(result.status, 0, result.stderr);
         // A Caddyfile that parses but is not laid out as `caddy fmt` would is reported, not refused.
@@ -120,8 +131,7 @@ describe("Caddyfile", { skip: allowedSkip(caddy.missing) }, () => {
 
     it("is valid for a real Caddy (validate provisions every module; internal CA state in a temporary directory)", () => {
         withTempDir("caddy-validate-", (dir) => {
-            const file = path.join(dir, "Caddyfile");
-            fs.writeFileSync(file, sample);
+            const file = writeWithUpstreams(dir, sample);
             const env = { ...caddy.env, XDG_DATA_HOME: path.join(dir, "data"), XDG_CONFIG_HOME: path.join(dir, "config") };
             const result = spawnSync("caddy", ["validate", "--config", file, "--adapter", "caddyfile"], { encoding: "utf8", env });
             assert.equal(result.status, 0, result.stderr);
@@ -181,10 +191,11 @@ describe("Caddyfile", { skip: allowedSkip(caddy.missing) }, () => {
             await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
             const upstreamAddress = `127.0.0.1:${(upstream.address() as AddressInfo).port}`;
             for (const key of Object.keys(ports) as (keyof typeof ports)[]) ports[key] = await freePort();
+            fs.writeFileSync(path.join(dir, "upstream.caddy"), `reverse_proxy ${upstreamAddress}\n`);
             const args: CaddyfileArgs = {
                 routes: [
-                    { host: API, upstream: upstreamAddress },
-                    { host: FRONTEND, upstream: upstreamAddress },
+                    { host: API, upstreamFile: path.join(dir, "upstream.caddy") },
+                    { host: FRONTEND, upstreamFile: path.join(dir, "upstream.caddy") },
                 ],
                 redirects: [{ from: `www.${FRONTEND}`, to: FRONTEND }],
                 tlsMode: "internal",
@@ -256,6 +267,54 @@ describe("Caddyfile", { skip: allowedSkip(caddy.missing) }, () => {
             assert.ok(has("caddy_http_request_duration_seconds_bucket", { code: "200", host: FRONTEND }));
             assert.equal((await getMetricsSite("/")).status, 404);
             assert.equal((await getMetricsSite("/config/")).status, 404);
+        });
+
+        it("switches a site to a new upstream with its file rewritten and caddy reload, no request failing meanwhile; the admin API counts the upstream's requests", async () => {
+            // What a release does (components/app/release.sh): the new app beside the old one,
+            // the upstream file rewritten, a graceful reload, then the drain reads the admin API.
+            const next = http.createServer((_request, response) => response.writeHead(200, { "Content-Type": "text/plain" }).end("new release"));
+            await new Promise<void>((resolve) => next.listen(0, "127.0.0.1", resolve));
+            const nextAddress = `127.0.0.1:${(next.address() as AddressInfo).port}`;
+            const answers: string[] = [];
+            let stop = false;
+            const client = async () => {
+                while (!stop) {
+                    try {
+                        const r = await get(API, "/release");
+                        answers.push(`${r.status} ${r.body}`);
+                    } catch (error) {
+                        answers.push(`error ${String(error)}`);
+                    }
+                }
+            };
+            const clients = Array.from({ length: 4 }, client);
+            try {
+                await new Promise((resolve) => setTimeout(resolve, 300));
+                fs.writeFileSync(path.join(dir, "upstream.caddy"), `reverse_proxy ${nextAddress}\n`);
+                const reload = spawn("caddy", ["reload", "--config", path.join(dir, "Caddyfile"), "--adapter", "caddyfile", "--address", `127.0.0.1:${ports.admin}`], { env: caddy.env });
+                let reloadOutput = "";
+                reload.stderr!.on("data", (chunk) => (reloadOutput += chunk));
+                const status = await new Promise<number | null>((resolve) => reload.once("exit", resolve));
+                assert.equal(status, 0, reloadOutput);
+                await new Promise((resolve) => setTimeout(resolve, 500));
+            } finally {
+                stop = true;
+                await Promise.all(clients);
+            }
+            const failed = answers.filter((a) => !a.startsWith("200 "));
+            assert.deepEqual(failed, [], `${failed.length} of ${answers.length} requests failed during the switch`);
+            assert.ok(answers.some((a) => a === "200 ok"), "no request reached the old upstream before the switch");
+            assert.equal(answers.at(-1), "200 new release", "the new upstream does not serve after the reload");
+            const upstreams = await new Promise<string>((resolve, reject) => {
+                http.get({ host: "127.0.0.1", port: ports.admin, path: "/reverse_proxy/upstreams" }, (response) => {
+                    let body = "";
+                    response.on("data", (chunk) => (body += chunk));
+                    response.on("end", () => resolve(body));
+                }).on("error", reject);
+            });
+            // The shape release.sh's drain reads: the address, then its requests in flight.
+            assert.match(upstreams.replace(/\s/g, ""), new RegExp(`"address":"${nextAddress.replace(/\./g, "\\.")}","num_requests":0`));
+            next.close();
         });
     });
 });
