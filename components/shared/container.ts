@@ -1,5 +1,6 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
 import { Limits } from "../../config";
 import { dockerCpus } from "./cpus";
 import { sha256 } from "./naming";
@@ -62,8 +63,8 @@ export interface ServiceContainerArgs {
 export const MANAGED_LABEL = "org.byte-runner.managed-by";
 /** The service a per-release container belongs to (`byte-runner-<stack>-backend`): how it is found. */
 export const SERVICE_LABEL = "org.byte-runner.service";
-/** Hex digits of the settings' hash in a per-release container's name. */
-const RELEASE_HASH_LENGTH = 10;
+/** Bytes of a per-release container's name suffix (twice as many hex digits). */
+const RELEASE_ID_BYTES = 5;
 
 function envList(vars: Record<string, pulumi.Input<string>>): pulumi.Output<string[]> {
     return pulumi.all(Object.entries(vars).map(([k, v]) => pulumi.interpolate`${k}=${v}`));
@@ -110,13 +111,16 @@ export function serviceContainer(name: string, args: ServiceContainerArgs, opts:
         logOpts: { "max-size": `${args.logRotation.maxSizeMb}m`, "max-file": String(args.logRotation.maxFiles) },
     };
     if (args.perRelease) {
-        // The hash covers every setting (secrets included: a hash, never the value), so any
-        // change that replaces the container also names it anew.
-        const release = pulumi.unsecret(pulumi.output(settings).apply((resolved) => sha256(JSON.stringify(resolved)).slice(0, RELEASE_HASH_LENGTH)));
+        // A new id whenever any setting changes (the hash covers them all, secrets included: a
+        // hash, never the value), so any change that replaces the container also names it anew;
+        // random rather than the hash itself, so that going back to earlier settings (a rollback
+        // after a failed release, whose predecessor still runs) never reuses a running name.
+        const settingsHash = pulumi.unsecret(pulumi.output(settings).apply((resolved) => sha256(JSON.stringify(resolved))));
+        const release = new random.RandomId(`${name}-release-id`, { byteLength: RELEASE_ID_BYTES, keepers: { settings: settingsHash } }, { parent: opts.parent });
         return new docker.Container(
             name,
             // The release's gate waits for the health check (bounded, and shows its output).
-            { ...settings, name: pulumi.interpolate`${args.containerName}-${release}`, wait: false },
+            { ...settings, name: pulumi.interpolate`${args.containerName}-${release.hex}`, wait: false },
             // Created beside the old one; Pulumi forgets the old one, the release retires it after
             // the switch and the drain (a failed release never removes what still serves).
             { ...opts, deleteBeforeReplace: false, retainOnDelete: true },
