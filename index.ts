@@ -111,6 +111,9 @@ const backend = new AppService(
         ...cfg.backend,
         namePrefix: prefix,
         serviceName: "backend",
+        connection: host.connection,
+        sudo: host.sudo,
+        sshCommand: host.sshCommand,
         networks: [networks.edge.name, networks.internal.name],
         clearEnv: {
             NODE_ENV: "production",
@@ -136,6 +139,9 @@ const frontend = new AppService(
         ...cfg.frontend,
         namePrefix: prefix,
         serviceName: "frontend",
+        connection: host.connection,
+        sudo: host.sudo,
+        sshCommand: host.sshCommand,
         networks: [networks.edge.name],
         clearEnv: { NODE_ENV: "production", API_URL: `https://${cfg.apiHost}` },
         secretEnv: {},
@@ -147,7 +153,10 @@ const frontend = new AppService(
 // The stanza and the scheduler need the running database; a restore stops these services.
 backup.schedule(
     postgres,
-    [backend, supertokens, pooler].map((service) => ({ name: service.containerName, container: service.container })),
+    [
+        { name: backend.service, container: backend.container },
+        ...[supertokens, pooler].map((service) => ({ name: service.containerName, container: service.container })),
+    ],
 );
 
 // 6. Migration day: Supabase -> this Postgres, once per migrationRunId. migrationMode dump:
@@ -165,7 +174,7 @@ const migration =
             sudo: host.sudo,
             targetDatabaseUrl: postgres.superuserUrl(appDb.database),
             appRole: appDb.role,
-            appService: backend.container,
+            appService: { name: backend.service, container: backend.container },
             image: cfg.postgres.image,
             edgeNetwork: networks.edge.name,
             internalNetwork: networks.internal.name,
@@ -173,7 +182,7 @@ const migration =
                 sourceDatabaseUrl: cfg.migration.authSourceDatabaseUrl,
                 targetDatabaseUrl: postgres.superuserUrl(authDb.database),
                 role: authDb.role,
-                service: supertokens.container,
+                service: { name: supertokens.containerName, container: supertokens.container },
             },
         },
         { dependsOn: [postgres.roles] },
@@ -196,8 +205,8 @@ const proxy = new Proxy(
         namePrefix: prefix,
         edgeNetwork: networks.edge.name,
         routes: [
-            { host: cfg.frontendHost, upstream: frontend.upstream },
-            { host: cfg.apiHost, upstream: backend.upstream },
+            { host: cfg.frontendHost, upstreamFile: frontend.upstreamFile },
+            { host: cfg.apiHost, upstreamFile: backend.upstreamFile },
         ],
         redirects: wwwRedirect,
         originCertificate,

@@ -51,9 +51,14 @@ exec "$@"
 const FAKE_DOCKER = `#!/usr/bin/env bash
 printf '%s\\n' "$*" >>"$FAKE_RECORD/docker.args"
 case $1 in
-    ps) printf 'byte-runner-staging-postgres\\tUp 2 hours (healthy)\\nbyte-runner-staging-backend\\tUp 5 minutes\\n' ;;
+    # The backend runs one container per release, found by its service label.
+    ps) case "$*" in
+            *label=org.byte-runner.service=byte-runner-staging-backend*) printf 'byte-runner-staging-backend-0a1b2c3d4e\\n' ;;
+            *label=*) ;;
+            *) printf '\\tbyte-runner-staging-postgres\\tUp 2 hours (healthy)\\nbyte-runner-staging-backend\\tbyte-runner-staging-backend-0a1b2c3d4e\\tUp 5 minutes\\n' ;;
+        esac ;;
     container)
-        [[ \${!#} == byte-runner-staging-backend ]] || { echo "Error response from daemon: No such container: \${!#}" >&2; exit 1; } ;;
+        [[ \${!#} == byte-runner-staging-backend-0a1b2c3d4e ]] || { echo "Error response from daemon: No such container: \${!#}" >&2; exit 1; } ;;
     logs)
         echo '{"level":"info","msg":"handled request","status":200,"uri":"/health"}'
         echo '{"level":"info","msg":"handled request","status":503,"uri":"/api/it'"'"'s $(touch pwned)"}'
@@ -123,7 +128,7 @@ describe("npm run logs (tools/logs.sh)", () => {
             assert.ok(!args.includes("fake-key-material"), `the private key on a command line: ${args}`);
         }
         assert.deepEqual(r.read("pulumi.args").trimEnd().split("\n"), ["hostAddress", "hostSshPort", "hostSshUser", "hostSshHostKey", "hostSshPrivateKey"].map((key) => `config get --stack staging ${key}`));
-        assert.match(r.read("docker.args"), /^logs --tail 50 byte-runner-staging-backend$/m);
+        assert.match(r.read("docker.args"), /^logs --tail 50 byte-runner-staging-backend-0a1b2c3d4e$/m);
         assert.equal(r.read("sudo.calls"), "", "sudo used for root");
         // Both streams of the container, all lines.
         assert.equal(r.stdout.trimEnd().split("\n").length, 4, r.stdout);
@@ -134,7 +139,7 @@ describe("npm run logs (tools/logs.sh)", () => {
         const r = logs(["staging", "backend", "--since", "1h", "--follow", "--grep", `"status":5[0-9][0-9]| 50[0-9] |it's not there|$(touch pwned)|\`touch pwned\``]);
         assert.equal(r.status, 0, r.stderr);
         assert.deepEqual(r.stdout.trimEnd().split("\n"), [`{"level":"info","msg":"handled request","status":503,"uri":"/api/it's $(touch pwned)"}`, "GET /api/orders 502 12ms"]);
-        assert.match(r.read("docker.args"), /^logs --since 1h --follow byte-runner-staging-backend$/m);
+        assert.match(r.read("docker.args"), /^logs --since 1h --follow byte-runner-staging-backend-0a1b2c3d4e$/m);
         for (const dir of [work, REPO]) assert.equal(fs.existsSync(path.join(dir, "pwned")), false, `a shell ran the pattern in ${dir}`);
     });
 
@@ -144,8 +149,8 @@ describe("npm run logs (tools/logs.sh)", () => {
         assert.equal(r.read("ssh.args").split("\0").at(-3), "deploy@203.0.113.20");
         assert.ok(!r.read("ssh.args").includes("IdentitiesOnly"), "--own-key still passes the stack's key");
         assert.ok(!r.read("pulumi.args").includes("hostSshPrivateKey"), "--own-key still reads the stack's key");
-        assert.match(r.read("docker.args"), /^logs --tail 200 byte-runner-staging-backend$/m);
-        assert.equal(r.read("sudo.calls").trimEnd().split("\n").length, 2, "docker inspect and docker logs through sudo");
+        assert.match(r.read("docker.args"), /^logs --tail 200 byte-runner-staging-backend-0a1b2c3d4e$/m);
+        assert.equal(r.read("sudo.calls").trimEnd().split("\n").length, 3, "docker ps (the release), docker inspect and docker logs through sudo");
     });
 
     it("says when nothing matched (exit 0) and names a container that is not there (exit 3)", () => {

@@ -9,6 +9,8 @@ import { sha256 } from "../components/shared/naming";
 import { SCRIPTS_DIR, shippedText } from "../components/shared/vps-script";
 
 const CONTAINER = "docker:index/container:Container";
+/** The apps: one container per release (components/app). */
+const APPS = ["backend", "frontend"];
 const COMMAND = "command:remote:Command";
 /** Every script the stack runs on the VPS, by the upload that ships it (with a migration run configured). */
 const SHIPPED: Record<string, string> = {
@@ -20,6 +22,8 @@ const SHIPPED: Record<string, string> = {
     "backup-upload-backup-image.sh": "backup/backup-image.sh",
     "backup-upload-backup.sh": "backup/backup.sh",
     "backup-upload-pg-migrate": "migration/pg-migrate",
+    "backend-upload-release.sh": "app/release.sh",
+    "frontend-upload-release.sh": "app/release.sh",
 };
 /** The command resources that run each shipped script. */
 const RUNS: Record<string, string[]> = {
@@ -32,6 +36,8 @@ const RUNS: Record<string, string[]> = {
     "backup-upload-backup.sh": ["backup-configure", "backup-stanza"],
     // The drill runs pg-migrate's fingerprint: configure stores its path for the scheduler.
     "backup-upload-pg-migrate": ["backup-configure"],
+    "backend-upload-release.sh": ["backend-release"],
+    "frontend-upload-release.sh": ["frontend-release"],
 };
 
 const expectations = {
@@ -179,8 +185,14 @@ for (const stack of ["staging", "prod"] as const) {
                 assert.ok(hc.tests.length >= 2 && ["CMD", "CMD-SHELL"].includes(hc.tests[0]), `${c.name} healthcheck`);
                 assert.equal(c.inputs.restart, "unless-stopped");
                 assert.ok(Number(c.inputs.memory) > 0 && Number(c.inputs.cpus) > 0, `${c.name} limits`);
-                // Named containers: a replacement must remove the old one first or the name clashes.
-                assert.equal(c.deleteBeforeReplace, true, `${c.name} deleteBeforeReplace`);
+                if (APPS.includes(c.name)) {
+                    // One container per release: the new one beside the old, which the release retires.
+                    assert.equal(c.deleteBeforeReplace, false, `${c.name} deleteBeforeReplace`);
+                    assert.equal(c.retainOnDelete, true, `${c.name} retainOnDelete`);
+                } else {
+                    // Named containers: a replacement must remove the old one first or the name clashes.
+                    assert.equal(c.deleteBeforeReplace, true, `${c.name} deleteBeforeReplace`);
+                }
             }
             assert.match(JSON.stringify(container(g, "postgres").inputs.healthcheck), /pg_isready/);
             assert.match(JSON.stringify(container(g, "supertokens").inputs.healthcheck), /\/hello/);
@@ -273,11 +285,21 @@ for (const stack of ["staging", "prod"] as const) {
             for (const needed of ["backend", "frontend"]) assert.ok(deps("proxy").includes(needed), `proxy before ${needed}`);
         });
 
-        it("routes each hostname through Caddy with security headers", () => {
+        it("routes each hostname through Caddy with security headers, to the upstream its app's release writes", () => {
             const caddyfile = String((container(g, "proxy").inputs.uploads as { content: string }[])[0].content);
             const { frontendHost, apiHost } = expectations[stack];
-            assert.match(caddyfile, new RegExp(`^${frontendHost.replace(/\./g, "\\.")} \\{[^}]*reverse_proxy frontend:3000`, "m"));
-            assert.match(caddyfile, new RegExp(`^${apiHost.replace(/\./g, "\\.")} \\{[^}]*reverse_proxy backend:4000`, "m"));
+            assert.match(caddyfile, new RegExp(`^${frontendHost.replace(/\./g, "\\.")} \\{[^}]*import /etc/caddy/upstreams/frontend\\.caddy`, "m"));
+            assert.match(caddyfile, new RegExp(`^${apiHost.replace(/\./g, "\\.")} \\{[^}]*import /etc/caddy/upstreams/backend\\.caddy`, "m"));
+            assert.doesNotMatch(caddyfile, /reverse_proxy/, "a container name in the Caddyfile: a deploy would replace Caddy");
+            for (const [app, port] of [["backend", 4000], ["frontend", 3000]] as const) {
+                const release = g.resources.find((r) => r.name === `${app}-release`);
+                const stdin = String(release?.revealed.stdin);
+                assert.match(stdin, new RegExp(`^SERVICE=byte-runner-${stack}-${app}$`, "m"));
+                assert.match(stdin, new RegExp(`^UPSTREAM=byte-runner-${stack}-${app}-[0-9a-f]{10}:${port}$`, "m"));
+                assert.match(stdin, new RegExp(`^UPSTREAM_FILE=/var/lib/byte-runner/byte-runner-${stack}/upstreams/${app}\\.caddy$`, "m"));
+                assert.ok(release?.dependsOn.includes(app), `${app}-release before its container`);
+                assert.ok(container(g, "proxy").dependsOn.includes(`${app}-release`), `proxy before ${app}'s upstream file`);
+            }
             assert.match(caddyfile, /Strict-Transport-Security "max-age=31536000; includeSubDomains"/);
             assert.equal(g.outputs.frontendUrl, `https://${frontendHost}`);
             assert.equal(g.outputs.apiUrl, `https://${apiHost}`);

@@ -122,6 +122,9 @@ function mockState(type: string, name: string, inputs: Record<string, unknown>):
             return { ...inputs, result: `mockpw${name.replace(/[^A-Za-z0-9]/g, "")}XYZ0123456789` };
         case "random:index/randomBytes:RandomBytes":
             return { ...inputs, hex: Buffer.from(`mockbytes-${name}`.padEnd(32, "x").slice(0, 32)).toString("hex"), base64: "bW9jaw==" };
+        case "random:index/randomId:RandomId":
+            // Stands for the per-release id of an app's container: hex of byteLength bytes.
+            return { ...inputs, hex: Buffer.from(`${name}`.padEnd(Number(inputs.byteLength), "x").slice(0, Number(inputs.byteLength))).toString("hex") };
         case "docker:index/remoteImage:RemoteImage":
             return { ...inputs, imageId: `sha256:mock-${name}`, repoDigest: `${inputs.name}@sha256:mock` };
         case "docker:index/container:Container":

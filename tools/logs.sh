@@ -80,15 +80,19 @@ remote_script='
 as_root() { if [ "$1" = 1 ]; then shift; sudo -n "$@"; else shift; "$@"; fi; }
 root=$1 prefix=$2 service=$3 since=$4 tail=$5 follow=$6 pattern=$7
 if [ -z "$service" ]; then
-    as_root "$root" docker ps -a --filter "name=^$prefix" --format "{{.Names}}	{{.Status}}" | sed "s/^$prefix//" | sort
+    as_root "$root" docker ps -a --filter "name=^$prefix" --format "{{.Label \"org.byte-runner.service\"}}	{{.Names}}	{{.Status}}" |
+        awk -F "	" -v OFS="	" '"'"'{ print ($1 != "" ? $1 : $2), $3 }'"'"' | sed "s/^$prefix//" | sort
     exit
 fi
-as_root "$root" docker container inspect --format "{{.Name}}" "$prefix$service" >/dev/null || exit 3
+# An app runs one container per release, labelled with its service: the newest is the one.
+container=$(as_root "$root" docker ps -a --filter "label=org.byte-runner.service=$prefix$service" --format "{{.Names}}" | head -n 1)
+[ -n "$container" ] || container=$prefix$service
+as_root "$root" docker container inspect --format "{{.Name}}" "$container" >/dev/null || exit 3
 set -- "$root" docker logs
 [ -z "$since" ] || set -- "$@" --since "$since"
 [ -z "$tail" ] || set -- "$@" --tail "$tail"
 [ "$follow" = 0 ] || set -- "$@" --follow
-set -- "$@" "$prefix$service"
+set -- "$@" "$container"
 if [ -z "$pattern" ]; then
     as_root "$@" 2>&1
     exit

@@ -41,7 +41,8 @@
 #   IMAGE                 the Postgres + pgBackRest image (one-off restore containers)
 #   PGDATA_VOLUME REPO_VOLUME SOCKET_VOLUME
 #   NETWORK               network of one-off containers (reaches the offsite store)
-#   SERVICES              containers that use the database, stopped during a restore
+#   SERVICES              services that use the database, stopped during a restore (their
+#                         containers: components/shared/service-containers.sh)
 #   DATABASES             databases the drill compares, e.g. "app supertokens"
 #   PG_MIGRATE            path of pg-migrate on the host (the drill's fingerprints)
 #   FULL_SCHEDULE DIFF_SCHEDULE DRILL_SCHEDULE   cron schedules (DIFF may be empty)
@@ -57,6 +58,8 @@ set -euo pipefail
 
 # shellcheck source=../shared/settings.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../shared/settings.sh"
+# shellcheck source=../shared/service-containers.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../shared/service-containers.sh"
 
 readonly STANZA=main
 readonly PGDATA_MOUNT=/var/lib/postgresql/data
@@ -657,7 +660,11 @@ cmd_restore() {
     local stamp aside services=() svc
     stamp=$(date -u +%Y%m%d%H%M%S)
     aside=before-restore-$stamp
-    read -r -a services <<<"${settings[SERVICES]} ${settings[SCHEDULER_CONTAINER]}"
+    # The containers (an app has one per release), resolved once: the same ones start again.
+    for svc in ${settings[SERVICES]} ${settings[SCHEDULER_CONTAINER]}; do
+        mapfile -t -O "${#services[@]}" services < <(service_containers "$svc")
+    done
+    RESTORE_SERVICES=("${services[@]}")
     log "1/4 stopping the services that use the database: ${services[*]}, then Postgres"
     for svc in "${services[@]}"; do docker stop --time 30 "$svc" >/dev/null 2>&1 || true; done
     docker stop --time 120 "${settings[POSTGRES_CONTAINER]}" >/dev/null
@@ -698,7 +705,7 @@ restore_rollback() {
         log "could not put the data back automatically: it is in volume ${settings[PGDATA_VOLUME]} as $RESTORE_ASIDE (INFRASTRUCTURE.md, Restore)"
     fi
     docker start "${settings[POSTGRES_CONTAINER]}" >/dev/null 2>&1 || true
-    for svc in ${settings[SERVICES]} ${settings[SCHEDULER_CONTAINER]}; do docker start "$svc" >/dev/null 2>&1 || true; done
+    for svc in "${RESTORE_SERVICES[@]}"; do docker start "$svc" >/dev/null 2>&1 || true; done
     exit 1
 }
 

@@ -3,7 +3,7 @@ import * as docker from "@pulumi/docker";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { REPO_ROOT } from "../shared/naming";
+import { REPO_ROOT, shellQuote } from "../shared/naming";
 import { childOf } from "../shared/options";
 import { settingsText, ShippedScript } from "../shared/vps-script";
 
@@ -58,6 +58,11 @@ export class Host extends pulumi.ComponentResource {
     /** True when commands need `sudo -n` (non-root SSH user). */
     public readonly sudo: boolean;
     public readonly sshTarget: string;
+    /**
+     * `ssh` with the stack's key and pinned host key, up to the target (a remote command line
+     * follows): for what is run from the operator's machine, such as builds fed a context on stdin.
+     */
+    public readonly sshCommand: pulumi.Output<string>;
 
     constructor(name: string, args: HostArgs, opts?: pulumi.ComponentResourceOptions) {
         super("byte-runner:host:Host", name, {}, opts);
@@ -101,6 +106,7 @@ export class Host extends pulumi.ComponentResource {
                 ];
             }),
         );
+        this.sshCommand = sshOpts.apply((opts) => ["ssh", ...opts, "-p", String(args.sshPort), this.sshTarget].map(shellQuote).join(" "));
         this.docker = new docker.Provider(
             `${name}-docker`,
             // An IPv6 address goes in brackets in a URL.

@@ -36,7 +36,8 @@
 #   IMAGE             the Postgres image whose client tools run pg-migrate (postgresImage)
 #   EDGE_NETWORK      Docker network that reaches the source
 #   INTERNAL_NETWORK  Docker network that reaches the new Postgres
-#   SERVICE           the container using the target database; empty: none
+#   SERVICE           the service using the target database (its running container, the newest
+#                     if several: components/shared/service-containers.sh); empty: none
 #   SOURCE_DATABASE_URL TARGET_DATABASE_URL APP_ROLE OWNER SCHEMAS JOBS RLS FORCE
 #   MODE FREEZE_ROLES CUTOVER_MAX_LAG_BYTES
 #   REPLACE_IF_EMPTY  pg-migrate's own settings (pg-migrate --help), handed to it as its
@@ -46,6 +47,8 @@ set -euo pipefail
 
 # shellcheck source=../shared/settings.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../shared/settings.sh"
+# shellcheck source=../shared/service-containers.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../shared/service-containers.sh"
 
 die() {
     printf 'migration-step: error: %s\n' "$*" >&2
@@ -91,6 +94,19 @@ if ! (
     exit 2
 fi
 settings_done
+
+# The service's container: an app has one per release (named by it), the others one.
+if [[ -n $service ]]; then
+    resolved=""
+    while IFS= read -r candidate; do
+        [[ -n $resolved ]] || resolved=$candidate
+        if [[ $(docker container inspect -f '{{.State.Running}}' "$candidate" 2>/dev/null) == true ]]; then
+            resolved=$candidate
+            break
+        fi
+    done < <(service_containers "$service")
+    service=${resolved:-$service}
+fi
 
 base=/var/lib/byte-runner/migration
 run_dir=$base/$run_id

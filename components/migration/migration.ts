@@ -13,8 +13,18 @@ export interface AuthMigrationArgs {
     targetDatabaseUrl: pulumi.Input<string>;
     /** The core's role: owns its database, and so the restored tables. */
     role: string;
-    /** The core's container: stopped from restore until verify has run. */
-    service: docker.Container;
+    /** The core: stopped from restore until verify has run. */
+    service: ServiceRef;
+}
+
+/**
+ * A service the migration stops and starts: its name, which the step resolves to its running
+ * container on the host (components/shared/service-containers.sh: an app has one per release),
+ * and its current container, which the steps wait for.
+ */
+export interface ServiceRef {
+    name: string;
+    container: docker.Container;
 }
 
 export interface MigrationArgs {
@@ -28,8 +38,8 @@ export interface MigrationArgs {
     targetDatabaseUrl: pulumi.Input<string>;
     /** Role the app connects as: restore grants it, verify reads every table as it. */
     appRole: string;
-    /** The backend's container: stopped from restore until verify has run. */
-    appService: docker.Container;
+    /** The backend: stopped from restore until verify has run. */
+    appService: ServiceRef;
     schemas: string;
     jobs: number;
     rls: "disable" | "keep-rewritten";
@@ -200,11 +210,11 @@ export class Migration extends pulumi.ComponentResource {
         stepNames: MigrationStep[],
         source: pulumi.Input<string>,
         target: pulumi.Input<string>,
-        service: docker.Container,
+        service: ServiceRef,
         opts: pulumi.ComponentResourceOptions | undefined,
     ): Steps {
         const settings = pulumi.secret(
-            pulumi.all([source, target, args.edgeNetwork, args.internalNetwork, service.name]).apply(([sourceDatabaseUrl, targetDatabaseUrl, edgeNetwork, internalNetwork, serviceName]) =>
+            pulumi.all([source, target, args.edgeNetwork, args.internalNetwork]).apply(([sourceDatabaseUrl, targetDatabaseUrl, edgeNetwork, internalNetwork]) =>
                 stepSettings({
                     ...chain,
                     runId: args.runId,
@@ -212,7 +222,7 @@ export class Migration extends pulumi.ComponentResource {
                     image: args.image,
                     edgeNetwork,
                     internalNetwork,
-                    service: serviceName,
+                    service: service.name,
                     sourceDatabaseUrl,
                     targetDatabaseUrl,
                     jobs: args.jobs,
@@ -222,7 +232,7 @@ export class Migration extends pulumi.ComponentResource {
         let previous: command.remote.Command | undefined;
         const steps: Steps = {};
         for (const step of stepNames) {
-            const dependsOn = [...(previous ? [previous] : []), service, shipped.script.upload, shipped.tool.upload];
+            const dependsOn = [...(previous ? [previous] : []), service.container, shipped.script.upload, shipped.tool.upload];
             previous = new command.remote.Command(
                 `${name}-${step}`,
                 {

@@ -6,8 +6,11 @@ export { CADDY_METRICS_PORT } from "./ports";
 export interface Route {
     /** Public hostname. */
     host: string;
-    /** `service:port` on the edge network. */
-    upstream: string;
+    /**
+     * Path, inside Caddy, of the file with the site's `reverse_proxy` line (upstreams.ts): a
+     * release rewrites it and reloads Caddy.
+     */
+    upstreamFile: string;
 }
 
 export interface CaddyfileArgs {
@@ -110,7 +113,7 @@ export function caddyfile(a: CaddyfileArgs): string {
             "\timport security_headers",
             "\timport access_log",
             "\tencode zstd gzip",
-            `\treverse_proxy ${r.upstream}`,
+            `\timport ${r.upstreamFile}`,
             "}",
         ].join("\n"),
     );

@@ -1,2 +1,3 @@
 export * from "./proxy";
 export * from "./caddyfile";
+export * from "./upstreams";

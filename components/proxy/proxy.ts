@@ -4,6 +4,7 @@ import { Limits, TlsMode } from "../../config";
 import { LogRotation, NetworkAttachment, serviceContainer } from "../shared/container";
 import { serviceImage } from "../shared/image";
 import { ORIGIN_CERT_FILE, ORIGIN_KEY_FILE, Route, caddyfile } from "./caddyfile";
+import { CADDY_CONFIG_FILE, CADDY_UPSTREAMS_DIR, caddyContainerName, upstreamsHostDir } from "./upstreams";
 import { childOf } from "../shared/options";
 
 /** The only ports published on the VPS (HTTP and HTTPS, TCP); the host firewall opens exactly these. */
@@ -70,15 +71,19 @@ export class Proxy extends pulumi.ComponentResource {
         this.container = serviceContainer(
             name,
             {
-                containerName: `${args.namePrefix}-caddy`,
+                containerName: caddyContainerName(args.namePrefix),
                 image: serviceImage(`${name}-image`, args.image, "", childOf(this, opts)),
                 networks: [{ name: args.edgeNetwork, aliases: ["caddy"] }, ...args.extraNetworks],
-                command: ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"],
+                command: ["caddy", "run", "--config", CADDY_CONFIG_FILE, "--adapter", "caddyfile"],
                 clearEnv: { XDG_DATA_HOME: "/data", XDG_CONFIG_HOME: "/config" },
-                uploads: [{ file: "/etc/caddy/Caddyfile", content: this.caddyfile, permissions: "0644" }, ...certificateUploads],
+                uploads: [{ file: CADDY_CONFIG_FILE, content: this.caddyfile, permissions: "0644" }, ...certificateUploads],
                 // TCP only: the host firewall opens TCP 80/443 (no HTTP/3 over UDP).
                 ports: PROXY_PORTS.map((port) => ({ internal: port, external: port, protocol: "tcp" })),
-                volumes: [{ volumeName: this.dataVolume.name, containerPath: "/data" }],
+                volumes: [
+                    { volumeName: this.dataVolume.name, containerPath: "/data" },
+                    // The apps' upstream files: a release rewrites its own and reloads Caddy.
+                    { hostPath: upstreamsHostDir(args.namePrefix), containerPath: CADDY_UPSTREAMS_DIR, readOnly: true },
+                ],
                 // busybox wget in the official image, curl in others.
                 healthcheck: [
                     "CMD-SHELL",

@@ -79,7 +79,8 @@ describe("the local stack, end to end", { concurrency: false }, () => {
         up();
         const names = docker(["ps", "--filter", "label=org.byte-runner.managed-by", "--format", "{{.Names}} {{.Status}}"]).split("\n");
         for (const service of ["postgres", "pgbouncer", "supertokens", "backend", "frontend", "caddy"]) {
-            const line = names.find((n) => n.startsWith(`${PREFIX}-${service} `));
+            // The apps run one container per release: <prefix>-<app>-<release id>.
+            const line = names.find((n) => new RegExp(`^${PREFIX}-${service}(-[0-9a-f]{10})? `).test(n));
             assert.ok(line && line.includes("(healthy)"), `${service} is not running healthy: ${names.join("; ")}`);
         }
     });
@@ -114,7 +115,13 @@ describe("the local stack, end to end", { concurrency: false }, () => {
         let r = pulumi(["config", "set", ...STACK.slice(0, 2), "poolerDefaultPoolSize", "12"]);
         assert.equal(r.status, 0, explain(r));
         try {
-            assert.deepEqual(plannedChanges(), ["docker:index/container:Container::backend", "docker:index/container:Container::pooler"]);
+            // The backend's new settings are a new release: its id, its container, the release that switches to it.
+            assert.deepEqual(plannedChanges(), [
+                "command:remote:Command::backend-release",
+                "docker:index/container:Container::backend",
+                "docker:index/container:Container::pooler",
+                "random:index/randomId:RandomId::backend-release-id",
+            ]);
             up();
             const ini = docker(["exec", `${PREFIX}-pgbouncer`, "cat", "/etc/pgbouncer/pgbouncer.ini"]);
             assert.match(ini, /^default_pool_size = 12$/m);
@@ -251,7 +258,8 @@ describe("the local stack, end to end", { concurrency: false }, () => {
             // Verify passed although the backend writes on every health check: it was stopped from
             // restore to verify. Both services run again; the backend reaches the new database
             // through PgBouncer and makes its table there again.
-            for (const service of ["supertokens", "backend"]) assert.equal(docker(["inspect", "-f", "{{.State.Running}}", `${PREFIX}-${service}`]), "true", service);
+            assert.equal(docker(["inspect", "-f", "{{.State.Running}}", `${PREFIX}-supertokens`]), "true", "supertokens");
+            assert.match(docker(["ps", "--filter", `label=org.byte-runner.service=${PREFIX}-backend`, "--format", "{{.State}}"]), /^running$/, "backend");
             let health = https(API, "/health");
             for (let i = 0; i < 10 && health.status !== 200; i++, run("sleep", ["1"])) health = https(API, "/health");
             assert.equal(health.status, 200, health.body);

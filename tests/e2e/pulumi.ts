@@ -1,6 +1,6 @@
 // Helpers for the end-to-end suite: the real Pulumi CLI with the project's offline
 // environment (tools/pulumi-env.sh), and docker/curl on this machine.
-import { spawnSync, SpawnSyncReturns } from "node:child_process";
+import { spawn, spawnSync, SpawnSyncReturns } from "node:child_process";
 import * as path from "node:path";
 import { allowedSkip, missingError } from "../skip";
 
@@ -63,4 +63,16 @@ export function needsPlugins(...plugins: string[]): string | false {
     const skip = allowedSkip(missing);
     if (skip) return skip;
     throw missingError(missing);
+}
+
+/** `pulumi <args>` like pulumi(), without blocking: for what must run meanwhile (a load). */
+export function pulumiAsync(args: string[], opts: { timeoutMs?: number } = {}): Promise<Run> {
+    return new Promise((resolve) => {
+        const child = spawn("bash", ["-c", 'source tools/pulumi-env.sh && exec pulumi "$@"', "pulumi", ...args], { cwd: REPO, timeout: opts.timeoutMs ?? 20 * 60_000 });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (chunk) => (stdout += chunk));
+        child.stderr.on("data", (chunk) => (stderr += chunk));
+        child.on("close", (status) => resolve({ status: status ?? -1, stdout, stderr }));
+    });
 }

@@ -28,6 +28,10 @@ declare -A IMAGE_REFS=(
     [caddy]=byte-runner-local/caddy:2.10.2
     [backend]=byte-runner-local/backend:1-standin
     [frontend]=byte-runner-local/frontend:1-standin
+    # The next and a broken release of the apps, for the deploy tests (from the images above).
+    ["backend-v2"]=byte-runner-local/backend:2-standin
+    ["backend-broken"]=byte-runner-local/backend:broken-standin
+    ["frontend-v2"]=byte-runner-local/frontend:2-standin
     ["supertokens-standin"]=byte-runner-local/supertokens-standin:1
     [prometheus]=byte-runner-local/prometheus:2.42
     [alertmanager]=byte-runner-local/alertmanager:0.35
@@ -36,7 +40,7 @@ declare -A IMAGE_REFS=(
     ["blackbox-exporter"]=byte-runner-local/blackbox-exporter:0.23
     [node]=byte-runner-local/node:18-standin
 )
-IMAGE_ORDER=(postgres pgbouncer caddy backend frontend supertokens-standin
+IMAGE_ORDER=(postgres pgbouncer caddy backend frontend backend-v2 backend-broken frontend-v2 supertokens-standin
     prometheus alertmanager node-exporter postgres-exporter blackbox-exporter node)
 
 # Images whose binaries are built on this machine from their Go modules (the base has no Go, and

@@ -123,16 +123,23 @@ function dockerGet(socketPath, path) {
   });
 }
 
+/** The label of an app's per-release containers (components/shared/container.ts, SERVICE_LABEL). */
+const SERVICE_LABEL = 'org.byte-runner.service';
+
 async function collectContainers({ dockerSocket, containerPrefix }, add) {
   const listed = await dockerGet(dockerSocket, '/containers/json?all=1');
-  const ours = [];
-  for (const entry of listed) {
+  const byName = new Map();
+  // Newest first: while a deploy runs an app has two containers (one per release, labelled
+  // SERVICE_LABEL with the service); the newest stands for the service, so its series keep
+  // one name across releases.
+  for (const entry of [...listed].sort((a, b) => (b.Created || 0) - (a.Created || 0))) {
     // Names are "/name"; legacy links add "/other/alias" entries, which are not names.
-    const name = (entry.Names || []).map((n) => n.slice(1)).find((n) => !n.includes('/'));
-    if (name && name.startsWith(containerPrefix) && name.length > containerPrefix.length) {
-      ours.push({ id: entry.Id, name: name.slice(containerPrefix.length) });
+    const name = (entry.Labels || {})[SERVICE_LABEL] || (entry.Names || []).map((n) => n.slice(1)).find((n) => !n.includes('/'));
+    if (name && name.startsWith(containerPrefix) && name.length > containerPrefix.length && !byName.has(name)) {
+      byName.set(name, { id: entry.Id, name: name.slice(containerPrefix.length) });
     }
   }
+  const ours = [...byName.values()];
   const details = await Promise.all(ours.map(({ id }) => dockerGet(dockerSocket, `/containers/${encodeURIComponent(id)}/json`)));
   ours.forEach(({ name }, index) => {
     const container = details[index];

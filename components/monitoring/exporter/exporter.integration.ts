@@ -161,6 +161,10 @@ describe("byte-runner-exporter: containers, from the Docker engine", { skip: all
         run(`${prefix}crashing`, ["--restart", "on-failure:2"], ["sh", "-c", "sleep 0.3; exit 1"]);
         // tail keeps every byte of /dev/zero, which has no line end, until the memory cgroup kills it.
         run(`${prefix}oom`, ["--memory", "16m", "--memory-swap", "16m"], ["tail", "/dev/zero"]);
+        // An app's two releases during a deploy: labelled with the service, the newest stands for it.
+        run(`${prefix}app-0000000001`, ["--label", `org.byte-runner.service=${prefix}app`], ["true"]);
+        spawnSync("sleep", ["1.1"]); // Docker lists creation times in whole seconds.
+        run(`${prefix}app-0000000002`, ["--label", `org.byte-runner.service=${prefix}app`], ["sleep", "infinity"]);
         // Shares the start of the name, not the prefix: must not be reported.
         run(`mon-test-${runId}x-outsider`, [], ["sleep", "infinity"]);
         exporter = await new Exporter({ CONTAINER_PREFIX: prefix }).started();
@@ -183,7 +187,13 @@ describe("byte-runner-exporter: containers, from the Docker engine", { skip: all
     test("only containers named with the prefix are reported, by the rest of their name", async () => {
         const samples = await exporter.scrape();
         const names = new Set(samples.filter((s) => s.name === "byte_runner_container_running").map((s) => s.labels.name));
-        assert.deepEqual([...names].sort(), ["crashing", "exited", "healthy", "oom", "plain", "unhealthy"]);
+        assert.deepEqual([...names].sort(), ["app", "crashing", "exited", "healthy", "oom", "plain", "unhealthy"]);
+    });
+
+    test("an app's releases (one container each, labelled with the service) are reported once, by the service, as the newest release", async () => {
+        const samples = await exporter.scrape();
+        const running = samples.filter((s) => s.name === "byte_runner_container_running" && s.labels.name.startsWith("app"));
+        assert.deepEqual(running.map((s) => [s.labels.name, s.value]), [["app", 1]], "the older, exited release stands for the app, or both are reported");
     });
 
     test("a passing healthcheck: running 1, healthy 1, status healthy; started just now", async () => {
