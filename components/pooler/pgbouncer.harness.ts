@@ -42,7 +42,8 @@ export async function startPooledCluster(prefix: string, pool: { defaultPoolSize
     let bouncer: ChildProcess | undefined;
     let log = "";
     const stop = () => {
-        bouncer?.kill("SIGINT");
+        // SIGTERM: PgBouncer's immediate shutdown (SIGINT waits for every server connection).
+        bouncer?.kill("SIGTERM");
         cluster.stop();
         removeDir(dir);
     };
@@ -64,9 +65,10 @@ export async function startPooledCluster(prefix: string, pool: { defaultPoolSize
         writeFileSync(join(dir, "pgbouncer.ini"), ini);
         ownedByPostgres(userlist);
         ownedByPostgres(join(dir, "pgbouncer.ini"));
-        // PgBouncer refuses to run as root.
-        const command = [PGBOUNCER_BINARY, join(dir, "pgbouncer.ini")];
-        bouncer = process.getuid?.() === 0 ? spawn("runuser", ["-u", "postgres", "--", ...command]) : spawn(command[0]!, command.slice(1));
+        // PgBouncer refuses to run as root: as root it is told to switch to postgres itself (-u), so
+        // that the signal stop() sends reaches PgBouncer, not a runuser that does not pass it on.
+        const asPostgres = process.getuid?.() === 0 ? ["-u", "postgres"] : [];
+        bouncer = spawn(PGBOUNCER_BINARY, [...asPostgres, join(dir, "pgbouncer.ini")]);
         bouncer.stderr!.on("data", (chunk) => (log += chunk));
         bouncer.stdout!.on("data", (chunk) => (log += chunk));
         for (let i = 0; !/process up/.test(log); i++) {
