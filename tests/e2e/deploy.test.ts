@@ -84,7 +84,7 @@ describe("zero-downtime deploys on the local stack", { concurrency: false }, () 
     });
 
     it("2. a broken release: the update fails with its health output, 0 failed requests, the old release keeps serving", { skip: SKIP }, async () => {
-        config(["set", "backendImage", "byte-runner-local/backend:broken-standin"]);
+        config(["set", "backendImage", "byte-runner-local/backend:3-broken-standin"]);
         const { up, load } = await upUnderLoad(API, "/health");
         assert.notEqual(up.status, 0, "pulumi up succeeded with a release whose health check fails");
         const output = up.stdout + up.stderr;

@@ -30,7 +30,7 @@ declare -A IMAGE_REFS=(
     [frontend]=byte-runner-local/frontend:1-standin
     # The next and a broken release of the apps, for the deploy tests (from the images above).
     ["backend-v2"]=byte-runner-local/backend:2-standin
-    ["backend-broken"]=byte-runner-local/backend:broken-standin
+    ["backend-broken"]=byte-runner-local/backend:3-broken-standin
     ["frontend-v2"]=byte-runner-local/frontend:2-standin
     ["supertokens-standin"]=byte-runner-local/supertokens-standin:1
     [prometheus]=byte-runner-local/prometheus:2.42
