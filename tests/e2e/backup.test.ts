@@ -35,6 +35,11 @@ function docker(args: string[]): string {
     return r.stdout.trim();
 }
 
+/** The state of the backend's containers (one per release, found by their service label, as the scripts find them). */
+function backendState(): string {
+    return docker(["ps", "-a", "--filter", `label=org.byte-runner.service=${PREFIX}-backend`, "--format", "{{.State}}"]);
+}
+
 function psql(sql: string, database = "app"): string {
     const r = run("docker", ["exec", "-i", `${PREFIX}-postgres`, "psql", "-X", "-U", "postgres", "-d", database, "-tA", "-v", "ON_ERROR_STOP=1", "-c", sql]);
     assert.equal(r.status, 0, explain(r));
@@ -129,15 +134,15 @@ describe("backups of the local stack, end to end", { concurrency: false }, () =>
         const early = operator(["restore", "--target", "2001-01-01 00:00:00+00", "--yes"]);
         assert.equal(early.status, 3, explain(early));
         assert.match(early.stderr, /outside the recoverable window of repo2: from \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+00 to \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+00; nothing was changed/);
-        // The backend runs one container per release, found by its service label.
-        assert.match(docker(["ps", "--filter", `label=org.byte-runner.service=${PREFIX}-backend`, "--format", "{{.State}}"]), /^running$/);
+        assert.equal(backendState(), "running");
 
         const restore = ok(["restore", "--target", target, "--yes"]);
         assert.match(restore, /1\/4 stopping the services/);
         assert.match(restore, /2\/4 keeping the current data aside as (before-restore-\d{14})/);
         assert.equal(psql("SELECT count(*) FROM backup_probe"), "1500");
         assert.equal(psql("SELECT count(*) FROM backup_probe WHERE note = 'after T'"), "0");
-        for (const service of ["backend", "supertokens", "pgbouncer", "backup"]) {
+        assert.equal(backendState(), "running", "backend");
+        for (const service of ["supertokens", "pgbouncer", "backup"]) {
             assert.equal(docker(["inspect", "-f", "{{.State.Running}}", `${PREFIX}-${service}`]), "true", service);
         }
         // The data from before is kept until the operator discards it.

@@ -30,6 +30,13 @@ function docker(args: string[]): string {
 }
 
 /** Runs SQL (`-c`), or a script on stdin with psql variables, as the superuser in a container. */
+/** An app's serving container: one per release, found by its service label (as the scripts find it). */
+function release(app: "backend" | "frontend"): string {
+    const names = docker(["ps", "-a", "--filter", `label=org.byte-runner.service=${PREFIX}-${app}`, "--format", "{{.Names}}"]).split("\n").filter(Boolean);
+    assert.equal(names.length, 1, `${app}: expected one release container, found ${names.join(", ") || "none"}`);
+    return names[0];
+}
+
 function psql(sql: string, container = `${PREFIX}-postgres`, database = "app", script?: { text: string; vars?: Record<string, string> }): string {
     const vars = Object.entries(script?.vars ?? {}).flatMap(([k, v]) => ["-v", `${k}=${v}`]);
     const r = run("docker", ["exec", "-i", container, "psql", "-U", "postgres", "-d", database, "-tA", "-v", "ON_ERROR_STOP=1", ...vars, ...(script ? ["-f", "-"] : ["-c", sql])], {
@@ -170,8 +177,8 @@ describe("the local stack, end to end", { concurrency: false }, () => {
             assert.equal(r.status, 0, explain(r));
             assert.match(r.stdout, /no drift/);
 
-            const backend = `${PREFIX}-backend`;
-            const frontend = `${PREFIX}-frontend`;
+            const backend = release("backend");
+            const frontend = release("frontend");
             docker(["stop", frontend]);
             const inspected = JSON.parse(docker(["inspect", backend]))[0] as { Config: { Env: string[]; Image: string }; NetworkSettings: { Networks: Record<string, unknown> } };
             docker(["rm", "-f", backend]);
