@@ -79,6 +79,11 @@ export class Proxy extends pulumi.ComponentResource {
                 uploads: [{ file: CADDY_CONFIG_FILE, content: this.caddyfile, permissions: "0644" }, ...certificateUploads],
                 // TCP only: the host firewall opens TCP 80/443 (no HTTP/3 over UDP).
                 ports: PROXY_PORTS.map((port) => ({ internal: port, external: port, protocol: "tcp" })),
+                // A reload (each release) binds the ports anew beside the old config's sockets
+                // (SO_REUSEPORT) and closes those: without this, connections still in a closed
+                // socket's handshake or accept queue are reset instead of handed to the new one
+                // (kernel >= 5.14; INFRASTRUCTURE.md, Deploys and rollbacks).
+                sysctls: { "net.ipv4.tcp_migrate_req": "1" },
                 volumes: [
                     { volumeName: this.dataVolume.name, containerPath: "/data" },
                     // The apps' upstream files: a release rewrites its own and reloads Caddy.

@@ -59,6 +59,8 @@ export interface ServiceContainerArgs {
     pidMode?: "host";
     /** Open-files limit (soft and hard) for a service that holds many sockets; default the daemon's. */
     openFiles?: number;
+    /** Kernel settings of the container's own network namespace (`net.*`), by name. */
+    sysctls?: Record<string, string>;
 }
 
 /** Labels every managed container carries, so operators can find them with `docker ps --filter`. */
@@ -99,6 +101,7 @@ export function serviceContainer(name: string, args: ServiceContainerArgs, opts:
         mounts: args.mounts,
         pidMode: args.pidMode,
         ulimits: args.openFiles === undefined ? undefined : [{ name: "nofile", soft: args.openFiles, hard: args.openFiles }],
+        sysctls: args.sysctls,
         uploads: args.uploads,
         shmSize: args.shmSizeMb,
         hosts: args.hosts,
