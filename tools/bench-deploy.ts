@@ -5,7 +5,8 @@
 // (tests/http-load.ts: 4 keep-alive clients on loopback, at most 60 s). Prints the failed
 // requests, the requests resent on a keep-alive connection Caddy closed (not failures: see
 // tests/http-load.ts), p99 during the deploy against steady state, and the deploy's duration;
-// exit status 1 when the target is not met. The stack is left on the other release.
+// exit status 1 when the target is not met. Then the stack's first release is deployed back
+// (the rollback path, not measured), so the local stack runs what it ran before.
 //   npm run bench:deploy [-- --steady-seconds 10]
 import { spawnSync } from "node:child_process";
 import { percentile, startLoad } from "../tests/http-load";
@@ -57,6 +58,13 @@ async function main(): Promise<void> {
     const met = during.failed.length === 0;
     console.log(`target 0 failed requests during a deploy: ${met ? "met" : "NOT met"}`);
     process.exitCode = met ? 0 : 1;
+    pulumi(["config", "set", "backendImage", current]);
+    const back = await pulumiAsync(["up", "--stack", "local", "--non-interactive", "--yes", "--skip-preview"]);
+    if (back.status !== 0) {
+        console.error(back.stdout.slice(-3000), back.stderr.slice(-3000));
+        throw new Error(`deploying ${current} back failed (above); the stack's config names it again`);
+    }
+    console.log(`deployed ${current} back`);
 }
 
 main().catch((error: Error) => {
