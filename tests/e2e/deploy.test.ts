@@ -70,6 +70,8 @@ describe("zero-downtime deploys on the local stack", { concurrency: false }, () 
         const r = pulumi(["up", ...STACK, "--yes", "--skip-preview"]);
         assert.equal(r.status, 0, explain(r));
         ca = docker(["exec", `${PREFIX}-caddy`, "cat", "/data/caddy/pki/authorities/local/root.crt"]) + "\n";
+        // A reload hands the closed sockets' pending connections to the new ones (INFRASTRUCTURE.md, Deploy a change).
+        assert.equal(docker(["exec", `${PREFIX}-caddy`, "cat", "/proc/sys/net/ipv4/tcp_migrate_req"]), "1");
     });
 
     it("1. a new backend release under load: 0 failed requests, then only the new release answers, and the old container is gone", { skip: SKIP }, async () => {
