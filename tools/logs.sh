@@ -84,8 +84,10 @@ if [ -z "$service" ]; then
         awk -F "	" -v OFS="	" '"'"'{ print ($1 != "" ? $1 : $2), $3 }'"'"' | sed "s/^$prefix//" | sort
     exit
 fi
-# An app runs one container per release, labelled with its service: the newest is the one.
-container=$(as_root "$root" docker ps -a --filter "label=org.byte-runner.service=$prefix$service" --format "{{.Names}}" | head -n 1)
+# An app runs one container per release, labelled with its service: the newest running one
+# is the one (a failed release is stopped), else the newest.
+container=$(as_root "$root" docker ps --filter "label=org.byte-runner.service=$prefix$service" --format "{{.Names}}" | head -n 1)
+[ -n "$container" ] || container=$(as_root "$root" docker ps -a --filter "label=org.byte-runner.service=$prefix$service" --format "{{.Names}}" | head -n 1)
 [ -n "$container" ] || container=$prefix$service
 as_root "$root" docker container inspect --format "{{.Name}}" "$container" >/dev/null || exit 3
 set -- "$root" docker logs

@@ -2,8 +2,9 @@
 # One release of an app (backend or frontend) on the VPS, after Pulumi has created its new
 # container beside the old one (components/app/app.ts). In order:
 #   1. gate:    wait (at most HEALTH_TIMEOUT_SECONDS) for the new container's Docker health
-#               check to pass; if it never does, fail with its last health output. Nothing has
-#               been switched then: the old container keeps serving.
+#               check to pass; if it never does, fail with its last health output and stop it
+#               (kept for its logs). Nothing has been switched then: the old container keeps
+#               serving.
 #   2. switch:  write the service's upstream file (`reverse_proxy CONTAINER:PORT`, imported by
 #               the Caddyfile) and `caddy reload` (graceful: the old config finishes its
 #               requests, no connection is refused). A failed reload puts the old file back.
@@ -124,9 +125,12 @@ while :; do
             docker container inspect -f '{{range .State.Health.Log}}  exit {{.ExitCode}} at {{.End}}: {{printf "%q" .Output}}{{"\n"}}{{end}}' "$container" 2>/dev/null | tail -n 3 || true
             printf 'Its last log lines:\n'
             docker logs --tail 10 "$container" 2>&1 | sed 's/^/  /'
-            printf 'Nothing was switched: %s keeps serving. %s is left for inspection (docker logs %s); the next release removes it.\n' "${current:-the old release}" "$container" "$container"
+            printf 'Nothing was switched: %s keeps serving. %s is stopped and left for inspection (docker logs %s); the next release removes it.\n' "${current:-the old release}" "$container" "$container"
             printf 'Roll back by setting the previous image again (INFRASTRUCTURE.md, Deploys and rollbacks).\n'
         } >&2
+        # Stopped, so that nothing takes it for the service (scripts, logs, the exporter prefer
+        # a running container) and it holds no connections; its logs stay.
+        docker stop --time 10 "$container" >/dev/null 2>&1 || true
         exit 1
     fi
     sleep 1

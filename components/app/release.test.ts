@@ -89,7 +89,9 @@ describe("release.sh (an app's release)", () => {
         assert.match(r.stderr, /GET \/health: HTTP 500/);
         assert.match(r.stderr, new RegExp(`Nothing was switched: ${OLD}:4000 keeps serving`));
         assert.equal(fs.readFileSync(upstreamFile, "utf8"), `reverse_proxy ${OLD}:4000\n`);
-        assert.doesNotMatch(r.calls, /caddy reload|^stop|^rm/m);
+        // Nothing but the failed release itself is touched: it is stopped (kept for its logs).
+        assert.doesNotMatch(r.calls, /caddy reload|^rm/m);
+        assert.deepEqual(r.calls.split("\n").filter((c) => c.startsWith("stop")), [`stop --time 10 ${NEW}`]);
     });
 
     it("switches Caddy to a healthy release, then drains and retires the old one, and only it", () => {

@@ -5,7 +5,8 @@
 # services, never the apps' containers.
 #
 #   service_containers SERVICE   prints the names of its containers, one a line: those labelled
-#                                with it (newest first), then the one named SERVICE if there is
+#                                with it (running ones first, each group newest first: a failed
+#                                release is stopped), then the one named SERVICE if there is
 #                                one (a fixed-name service, or an app's container from before
 #                                releases had their own names); nothing when it has none
 
@@ -14,7 +15,9 @@ readonly SERVICE_LABEL=org.byte-runner.service
 
 service_containers() {
     local service=$1
-    docker ps -a --filter "label=${SERVICE_LABEL}=${service}" --format '{{.Names}}' | grep -vx -e "$service" || true
+    docker ps --filter "label=${SERVICE_LABEL}=${service}" --format '{{.Names}}' | grep -vx -e "$service" || true
+    docker ps -a --filter "label=${SERVICE_LABEL}=${service}" --filter status=created --filter status=exited --filter status=dead \
+        --format '{{.Names}}' | grep -vx -e "$service" || true
     if docker container inspect "$service" >/dev/null 2>&1; then
         printf '%s\n' "$service"
     fi

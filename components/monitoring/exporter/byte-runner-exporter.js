@@ -129,10 +129,12 @@ const SERVICE_LABEL = 'org.byte-runner.service';
 async function collectContainers({ dockerSocket, containerPrefix }, add) {
   const listed = await dockerGet(dockerSocket, '/containers/json?all=1');
   const byName = new Map();
-  // Newest first: while a deploy runs an app has two containers (one per release, labelled
-  // SERVICE_LABEL with the service); the newest stands for the service, so its series keep
-  // one name across releases.
-  for (const entry of [...listed].sort((a, b) => (b.Created || 0) - (a.Created || 0))) {
+  // Running first, then newest: while a deploy runs an app has two containers (one per release,
+  // labelled SERVICE_LABEL with the service); the newest running one stands for the service, so
+  // its series keep one name across releases, and a failed release (stopped by its gate) does
+  // not hide the one that serves.
+  const running = (entry) => (entry.State === 'running' ? 1 : 0);
+  for (const entry of [...listed].sort((a, b) => running(b) - running(a) || (b.Created || 0) - (a.Created || 0))) {
     // Names are "/name"; legacy links add "/other/alias" entries, which are not names.
     const name = (entry.Labels || {})[SERVICE_LABEL] || (entry.Names || []).map((n) => n.slice(1)).find((n) => !n.includes('/'));
     if (name && name.startsWith(containerPrefix) && name.length > containerPrefix.length && !byName.has(name)) {

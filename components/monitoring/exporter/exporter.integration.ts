@@ -165,6 +165,9 @@ describe("byte-runner-exporter: containers, from the Docker engine", { skip: all
         run(`${prefix}app-0000000001`, ["--label", `org.byte-runner.service=${prefix}app`], ["true"]);
         spawnSync("sleep", ["1.1"]); // Docker lists creation times in whole seconds.
         run(`${prefix}app-0000000002`, ["--label", `org.byte-runner.service=${prefix}app`], ["sleep", "infinity"]);
+        // Then a release that failed its gate (stopped by it): newer, but not the one that serves.
+        spawnSync("sleep", ["1.1"]);
+        run(`${prefix}app-0000000003`, ["--label", `org.byte-runner.service=${prefix}app`], ["true"]);
         // Shares the start of the name, not the prefix: must not be reported.
         run(`mon-test-${runId}x-outsider`, [], ["sleep", "infinity"]);
         exporter = await new Exporter({ CONTAINER_PREFIX: prefix }).started();
@@ -190,10 +193,10 @@ describe("byte-runner-exporter: containers, from the Docker engine", { skip: all
         assert.deepEqual([...names].sort(), ["app", "crashing", "exited", "healthy", "oom", "plain", "unhealthy"]);
     });
 
-    test("an app's releases (one container each, labelled with the service) are reported once, by the service, as the newest release", async () => {
+    test("an app's releases (one container each, labelled with the service) are reported once, by the service, as the newest running release", async () => {
         const samples = await exporter.scrape();
         const running = samples.filter((s) => s.name === "byte_runner_container_running" && s.labels.name.startsWith("app"));
-        assert.deepEqual(running.map((s) => [s.labels.name, s.value]), [["app", 1]], "the older, exited release stands for the app, or both are reported");
+        assert.deepEqual(running.map((s) => [s.labels.name, s.value]), [["app", 1]], "an exited release (older, or a newer failed one) stands for the app, or several are reported");
     });
 
     test("a passing healthcheck: running 1, healthy 1, status healthy; started just now", async () => {
