@@ -174,7 +174,7 @@ const migration =
             sudo: host.sudo,
             targetDatabaseUrl: postgres.superuserUrl(appDb.database),
             appRole: appDb.role,
-            appService: { name: backend.service, container: backend.container },
+            appService: { name: backend.service, container: backend.container, ready: backend.release },
             image: cfg.postgres.image,
             edgeNetwork: networks.edge.name,
             internalNetwork: networks.internal.name,

@@ -25,6 +25,11 @@ export interface AuthMigrationArgs {
 export interface ServiceRef {
     name: string;
     container: docker.Container;
+    /**
+     * What else the steps wait for: an app's release (gate, switch, retire), so that a step
+     * never runs while a deploy of the same `pulumi up` has two containers of the service.
+     */
+    ready?: pulumi.Resource;
 }
 
 export interface MigrationArgs {
@@ -232,7 +237,7 @@ export class Migration extends pulumi.ComponentResource {
         let previous: command.remote.Command | undefined;
         const steps: Steps = {};
         for (const step of stepNames) {
-            const dependsOn = [...(previous ? [previous] : []), service.container, shipped.script.upload, shipped.tool.upload];
+            const dependsOn = [...(previous ? [previous] : []), service.container, ...(service.ready ? [service.ready] : []), shipped.script.upload, shipped.tool.upload];
             previous = new command.remote.Command(
                 `${name}-${step}`,
                 {
