@@ -54,7 +54,8 @@ export function serviceImage(
     // way backup-image.sh builds the backup image there): no registry, no image leaves the
     // host. A tag already there is not built again; a new context is a new tag.
     const dockerCli = `${buildHost.sudo ? "sudo -n " : ""}docker`;
-    const remote = `${dockerCli} image inspect ${tag} >/dev/null 2>&1 && echo "image ${tag} is already on the host" || ${dockerCli} build --tag ${tag} -`;
+    // An image already there still reads the tar to its end: tar must not die of a closed pipe.
+    const remote = `if ${dockerCli} image inspect ${tag} >/dev/null 2>&1; then echo "image ${tag} is already on the host"; cat >/dev/null; else ${dockerCli} build --tag ${tag} -; fi`;
     const tar = ["tar", "-C", context, ...CONTEXT_EXCLUDES.map((e) => `--exclude=${e}`), "-cf", "-", "."].map(shellQuote).join(" ");
     const build = new command.local.Command(
         name,
