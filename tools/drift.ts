@@ -139,6 +139,11 @@ export function envDifferences(wanted: string[], live: string[], image: string[]
     return out.sort();
 }
 
+/** The release id (components/shared/container.ts) an app's container is named by, if it has one. */
+function releaseIdOf(resources: StateResource[], containerUrn: string): string | undefined {
+    return resources.find((r) => r.type === "random:index/randomId:RandomId" && r.urn.endsWith(`::${resourceName(containerUrn)}-release-id`))?.urn;
+}
+
 export function containerDrift(resources: StateResource[], stack: string, ownKey: boolean): Drift[] {
     const containers = resources.filter((r) => r.type === CONTAINER_TYPE && r.id);
     if (containers.length === 0) return [];
@@ -175,7 +180,9 @@ export function containerDrift(resources: StateResource[], stack: string, ownKey
             detail: problems.join("; "),
             // A stopped one needs nothing more: refreshed, its state says mustRun false, and the
             // update back to true starts it (the Docker provider's update).
-            repair: handMade ? { kind: "remove-container", name } : env.length > 0 ? { kind: "replace", urn: resource.urn } : undefined,
+            // An app's release container is named by its release id: replacing the container alone
+            // would reuse the name while the old one still holds it; a new id makes a new release.
+            repair: handMade ? { kind: "remove-container", name } : env.length > 0 ? { kind: "replace", urn: releaseIdOf(resources, resource.urn) ?? resource.urn } : undefined,
         });
     });
     return drifts;

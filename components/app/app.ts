@@ -17,7 +17,7 @@ export const RELEASE_SCRIPT = "app/release.sh";
  * (start period 30 s + 5 retries x 10 s, components/shared/container.ts), the drain is for
  * requests in flight, and a retired container gets as long to stop as any service.
  */
-export const RELEASE_TIMEOUTS = { healthSeconds: 120, drainSeconds: 30, stopSeconds: 30 };
+export const RELEASE_TIMEOUTS = { healthSeconds: 180, drainSeconds: 30, stopSeconds: 30 };
 
 export interface AppServiceArgs extends AppConfig, VpsTarget {
     namePrefix: string;

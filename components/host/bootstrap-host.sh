@@ -53,6 +53,10 @@ settings_done
 
 [[ $(id -u) -eq 0 ]] || die "must run as root (the Host component uses sudo -n for other users)"
 command -v apt-get >/dev/null || die "only Debian/Ubuntu hosts are supported (no apt-get)"
+# Caddy's container sets net.ipv4.tcp_migrate_req (components/proxy/proxy.ts): on an older
+# kernel Docker would refuse to start it, after the old Caddy was already removed.
+[[ -e /proc/sys/net/ipv4/tcp_migrate_req ]] ||
+    die "the kernel $(uname -r) is older than 5.14 (no net.ipv4.tcp_migrate_req, which Caddy's container sets for reloads without resets): use Debian 12, Ubuntu 22.04 or later"
 
 has_systemd() { [[ -d /run/systemd/system ]]; }
 
