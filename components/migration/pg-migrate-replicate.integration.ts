@@ -140,12 +140,10 @@ describe("pg-migrate MODE=replicate on real PostgreSQL 15", { concurrency: false
             const sync = runPgMigrate(["sync"], env());
             await waitFor(() => target.psql("app", "SELECT count(*) FROM pg_subscription_rel WHERE srsubstate IN ('i', 'd')") !== "0");
             restartInPlace(source);
-            await waitFor(() => target.psql("app", "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'logical replication worker'") !== "0");
-            const killed = target.psql(
-                "app",
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE backend_type = 'logical replication worker'",
+            // Until one is killed: a worker seen may be one the restart is ending by itself.
+            await waitFor(
+                () => target.psql("app", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE backend_type = 'logical replication worker'") !== "0",
             );
-            assert.notEqual(killed, "0", "a logical replication worker was running to be killed");
             let synced = await sync;
             if (synced.status !== 0 && /was copied but its table-sync slot is gone/.test(synced.stderr)) {
                 // Killing the workers can land in PostgreSQL 15's race (the test above): sync

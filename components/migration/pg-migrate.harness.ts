@@ -141,9 +141,15 @@ export interface RunResult {
     stderr: string;
 }
 
-/** Runs pg-migrate with exactly the given environment on top of PATH/HOME. */
+/** pg-migrate runs not yet ended: a failed test can leave one waiting (sync retries a target that is gone). */
+const runningPgMigrates = new Set<ChildProcessWithoutNullStreams>();
+
+/** Runs pg-migrate with exactly the given environment on top of PATH/HOME (ended after 15 min at most). */
 export function runPgMigrate(args: string[], env: Record<string, string>, path = process.env.PATH ?? ""): Promise<RunResult> {
-    return collect(spawn(pgMigrate, args, { env: { PATH: path, HOME: process.env.HOME ?? "/root", ...env } }));
+    const child = spawn(pgMigrate, args, { env: { PATH: path, HOME: process.env.HOME ?? "/root", ...env }, timeout: 15 * 60_000 });
+    runningPgMigrates.add(child);
+    child.on("close", () => runningPgMigrates.delete(child));
+    return collect(child);
 }
 
 function collect(child: ChildProcessWithoutNullStreams): Promise<RunResult> {
@@ -217,6 +223,8 @@ export function createAppDatabase(target: Cluster, role: string, password: strin
 
 /** Stops the clusters and removes their directory. */
 export function removeClusters(root: string | undefined, ...clusters: (Cluster | undefined)[]): void {
+    // A run a failed test left behind would otherwise keep the test file from ever exiting.
+    for (const child of runningPgMigrates) child.kill("SIGTERM");
     for (const cluster of clusters) cluster?.stop();
     if (root) removeDir(root);
 }
