@@ -15,9 +15,10 @@ readonly SERVICE_LABEL=org.byte-runner.service
 
 service_containers() {
     local service=$1
-    docker ps --filter "label=${SERVICE_LABEL}=${service}" --format '{{.Names}}' | grep -vx -e "$service" || true
-    docker ps -a --filter "label=${SERVICE_LABEL}=${service}" --filter status=created --filter status=exited --filter status=dead \
-        --format '{{.Names}}' | grep -vx -e "$service" || true
+    # One listing, running ones moved first (a stable sort keeps docker's newest-first order):
+    # no state (restarting, paused) can fall between two listings.
+    docker ps -a --filter "label=${SERVICE_LABEL}=${service}" --format '{{if eq .State "running"}}0{{else}}1{{end}} {{.Names}}' |
+        sort -s -k1,1 | cut -d ' ' -f 2- | grep -vx -e "$service" || true
     if docker container inspect "$service" >/dev/null 2>&1; then
         printf '%s\n' "$service"
     fi
